@@ -1,0 +1,77 @@
+//! The root query: one small part per concern, merged.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, MergedObject, Object, Result};
+use bff_core::{
+    auth::{caller::Role, directives::has_role},
+    errors::ErrorCode,
+    runtime::Runtime,
+    services::{orders, users},
+};
+
+use crate::types::{AdminOrder, AdminUser, OrderStatus, SystemHealth};
+
+/// Largest page of users or orders one field returns.
+const MAX_PAGE: i32 = 100;
+
+/// The admin root query.
+#[derive(MergedObject, Default)]
+pub struct Query(DirectoryQuery, HealthQuery);
+
+/// The process-wide runtime (the edge puts it in the request data).
+pub(crate) fn runtime<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Runtime>> {
+    ctx.data::<Arc<Runtime>>().map_err(|_| {
+        tracing::error!("Runtime missing from the request data");
+        ErrorCode::InternalServerError.error("internal error")
+    })
+}
+
+/// `users` and `orders`.
+#[derive(Default)]
+pub struct DirectoryQuery;
+
+#[Object]
+impl DirectoryQuery {
+    /// A page of users, in the users service's order.
+    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]))]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: Option<i32>,
+        #[graphql(default = 0)] offset: Option<i32>,
+    ) -> Result<Option<Vec<AdminUser>>> {
+        // An explicit `null` means the default, as the SDL's `Int = 50` says.
+        let (first, offset) = (first.unwrap_or(50), offset.unwrap_or(0));
+        let list = users::resolve::list(ctx, first.min(MAX_PAGE), offset.max(0)).await?;
+        Ok(Some(list.into_iter().map(AdminUser).collect()))
+    }
+
+    /// Orders of one status (all when omitted), newest first.
+    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]))]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<OrderStatus>,
+        #[graphql(default = 50)] first: Option<i32>,
+    ) -> Result<Option<Vec<AdminOrder>>> {
+        let first = first.unwrap_or(50);
+        let list =
+            orders::resolve::by_status(ctx, status.map(OrderStatus::to_model), first.min(MAX_PAGE))
+                .await?;
+        Ok(Some(list.into_iter().map(AdminOrder).collect()))
+    }
+}
+
+/// `systemHealth`.
+#[derive(Default)]
+pub struct HealthQuery;
+
+#[Object]
+impl HealthQuery {
+    /// Live state of every upstream service, shared by all clients.
+    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]))]
+    async fn system_health(&self, ctx: &Context<'_>) -> Result<SystemHealth> {
+        Ok(SystemHealth::new(runtime(ctx)?.services.health()))
+    }
+}

@@ -1,0 +1,107 @@
+//! `AdminOrder`: an order with its customer (from the users service) and payment.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
+use bff_core::{
+    errors::ErrorCode,
+    money::Money,
+    services::{orders::model, users},
+};
+
+use super::AdminUser;
+
+/// Where an order is in its life (the contract's statuses).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OrderStatus {
+    Pending,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The schema's status of a wire status (`None` for one it does not know).
+    pub fn from_model(status: model::OrderStatus) -> Option<Self> {
+        Some(match status {
+            model::OrderStatus::Pending => Self::Pending,
+            model::OrderStatus::Paid => Self::Paid,
+            model::OrderStatus::Shipped => Self::Shipped,
+            model::OrderStatus::Delivered => Self::Delivered,
+            model::OrderStatus::Cancelled => Self::Cancelled,
+            model::OrderStatus::Unknown => return None,
+        })
+    }
+
+    /// The wire status of a schema status.
+    pub fn to_model(self) -> model::OrderStatus {
+        match self {
+            Self::Pending => model::OrderStatus::Pending,
+            Self::Paid => model::OrderStatus::Paid,
+            Self::Shipped => model::OrderStatus::Shipped,
+            Self::Delivered => model::OrderStatus::Delivered,
+            Self::Cancelled => model::OrderStatus::Cancelled,
+        }
+    }
+}
+
+/// How an order was paid.
+#[derive(SimpleObject)]
+pub struct Payment {
+    pub method: String,
+    pub last4: Option<String>,
+}
+
+/// An order, as support handles it.
+pub struct AdminOrder(pub Arc<model::Order>);
+
+#[Object]
+impl AdminOrder {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn user_id(&self) -> ID {
+        ID(self.0.user_id.clone())
+    }
+
+    /// The customer (`null` when the users service fails).
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<AdminUser>> {
+        Ok(users::resolve::by_id(ctx, &self.0.user_id)
+            .await?
+            .map(AdminUser))
+    }
+
+    /// An error if the service sent a status this schema does not know.
+    async fn status(&self) -> Result<OrderStatus> {
+        OrderStatus::from_model(self.0.status).ok_or_else(|| {
+            ErrorCode::UpstreamError.error("the orders service sent an unknown order status")
+        })
+    }
+
+    async fn total(&self) -> Money {
+        Money::new(self.0.total_cents, &self.0.currency)
+    }
+
+    /// Units in the order (sum of the lines' quantities).
+    async fn item_count(&self) -> i32 {
+        self.0
+            .items
+            .iter()
+            .map(|i| i.quantity.max(0))
+            .fold(0i32, i32::saturating_add)
+    }
+
+    /// RFC 3339.
+    async fn created_at(&self) -> String {
+        self.0.created_at.to_rfc3339()
+    }
+
+    async fn payment(&self) -> Option<Payment> {
+        self.0.payment.as_ref().map(|p| Payment {
+            method: p.method.clone(),
+            last4: p.last4.clone(),
+        })
+    }
+}

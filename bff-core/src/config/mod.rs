@@ -1,0 +1,247 @@
+//! One configuration tree for the whole gateway.
+//!
+//! Sources, later ones winning:
+//! 1. the defaults in code (each service's `policy.rs`, each section's `Default`),
+//! 2. a TOML file (`--config PATH` or `BFF_CONFIG`),
+//! 3. the environment: the contract's variables (`BFF_UPSTREAM_USERS`,
+//!    `BFF_WEB_ADDR`, `BFF_JWT_SECRET`, ...; see [`CONTRACT_ENV`]) and, for
+//!    every other key, `BFF_<SECTION>__<KEY>` (double underscore = nesting),
+//!    for example `BFF_SERVER__BODY_LIMIT_BYTES=2000000`.
+//!
+//! Unknown keys are refused (`deny_unknown_fields`) so a typo never silently
+//! falls back to a default. Errors name the key and the source it came from.
+
+mod auth;
+mod clients;
+mod cost;
+mod server;
+mod services;
+mod telemetry;
+
+use std::path::{Path, PathBuf};
+
+use figment::{
+    providers::{Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    auth::AuthConfig,
+    clients::{ClientConfig, ClientsConfig, PersistedQueriesMode},
+    cost::{BudgetConfig, ClientLimits, CostConfig, FloodConfig, LimitsConfig, TierBudget},
+    server::{CorsConfig, ServerConfig},
+    services::{ServiceConfig, ServicesConfig},
+    telemetry::{LogFormat, TelemetryConfig},
+};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP edge shared by every client: caps, timeouts, CORS, CSRF.
+    pub server: ServerConfig,
+    /// Listen address and per-client switches of web, mobile and admin.
+    pub clients: ClientsConfig,
+    /// Token verification (HS256 secret, PEM key or JWKS) and its rules.
+    pub auth: AuthConfig,
+    /// Base URLs and resilience policy of each REST service.
+    pub services: ServicesConfig,
+    /// Operation limits, static cost and per-caller cost budgets.
+    pub cost: CostConfig,
+    /// Logs, metrics and traces.
+    pub telemetry: TelemetryConfig,
+    /// When set, cost budgets and the shared cache tier live in this Redis
+    /// (`BFF_REDIS_URL`), so several replicas enforce one budget.
+    pub redis_url: Option<String>,
+}
+
+/// The contract's environment variables (CONTRACT §2) and the key each sets.
+pub const CONTRACT_ENV: &[(&str, &str)] = &[
+    ("BFF_UPSTREAM_USERS", "services.users.url"),
+    ("BFF_UPSTREAM_PRODUCTS", "services.products.url"),
+    ("BFF_UPSTREAM_ORDERS", "services.orders.url"),
+    ("BFF_UPSTREAM_REVIEWS", "services.reviews.url"),
+    ("BFF_UPSTREAM_INVENTORY", "services.inventory.url"),
+    (
+        "BFF_UPSTREAM_RECOMMENDATIONS",
+        "services.recommendations.url",
+    ),
+    ("BFF_UPSTREAM_SHIPPING", "services.shipping.url"),
+    ("BFF_WEB_ADDR", "clients.web.addr"),
+    ("BFF_MOBILE_ADDR", "clients.mobile.addr"),
+    ("BFF_ADMIN_ADDR", "clients.admin.addr"),
+    ("BFF_JWT_SECRET", "auth.jwt_secret"),
+    ("BFF_JWT_PUBLIC_KEY_PEM", "auth.public_key_pem"),
+    ("BFF_JWT_JWKS_URL", "auth.jwks_url"),
+    ("BFF_JWT_ISSUER", "auth.issuer"),
+    ("BFF_JWT_AUDIENCE", "auth.audience"),
+    ("BFF_REDIS_URL", "redis_url"),
+];
+
+/// A configuration that cannot be used. The process exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key has a bad value or is unknown; the message names key and source.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// The file given with `--config` / `BFF_CONFIG` does not exist.
+    #[error("configuration file {0} not found")]
+    FileNotFound(PathBuf),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(err: figment::Error) -> Self {
+        // figment's Display names the key path and the source (file path or
+        // environment variable) of the offending value; keep every error.
+        let messages: Vec<String> = err.into_iter().map(|e| describe(&e)).collect();
+        ConfigError::Invalid(messages.join("; "))
+    }
+}
+
+fn describe(err: &figment::Error) -> String {
+    let key = if err.path.is_empty() {
+        String::new()
+    } else {
+        format!("key `{}`", err.path.join("."))
+    };
+    let source = match err.metadata.as_ref() {
+        Some(meta) => match &meta.source {
+            Some(figment::Source::File(path)) => format!(" in file {}", path.display()),
+            Some(other) => format!(" from {other}"),
+            None => format!(" from {}", meta.name),
+        },
+        None => String::new(),
+    };
+    format!("{key}{source}: {}", err.kind)
+}
+
+impl Config {
+    /// Reads defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::figment(file, std::env::vars())?
+            .extract()
+            .map_err(Into::into)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::figment(file, env)?.extract().map_err(Into::into)
+    }
+
+    /// Parses a TOML document on top of the defaults (no environment).
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Into::into)
+    }
+
+    fn figment(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::FileNotFound(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("BFF_") && k != "BFF_CONFIG")
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            let (key, literal) = match CONTRACT_ENV.iter().find(|(v, _)| *v == var) {
+                // The contract's variables are all strings (URLs, secrets).
+                Some((_, key)) => ((*key).to_string(), true),
+                None => match var.strip_prefix("BFF_") {
+                    // Only the nested form is ours; other BFF_* names (for
+                    // example a test harness's) are not configuration.
+                    Some(rest) if rest.contains("__") => {
+                        (rest.to_lowercase().replace("__", "."), false)
+                    }
+                    _ => continue,
+                },
+            };
+            if value.is_empty() {
+                continue;
+            }
+            figment = figment.merge(EnvVar {
+                var,
+                key,
+                value,
+                literal,
+            });
+        }
+        Ok(figment)
+    }
+}
+
+/// One environment variable as a figment provider, so that errors name it.
+struct EnvVar {
+    var: String,
+    key: String,
+    value: String,
+    /// Take the value as a string, never as a number or boolean.
+    literal: bool,
+}
+
+impl figment::Provider for EnvVar {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(format!("environment variable {}", self.var))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        // Values parse like TOML scalars (numbers, booleans, arrays); anything
+        // else is a string, so URLs and secrets need no quoting.
+        let text = figment::value::Value::from(self.value.clone());
+        let value = if self.literal {
+            text
+        } else {
+            match self.value.parse::<figment::value::Value>() {
+                Ok(figment::value::Value::Dict(..)) | Err(_) => text,
+                Ok(v) => v,
+            }
+        };
+        let mut dict = figment::value::Dict::new();
+        let mut parts: Vec<&str> = self.key.split('.').collect();
+        let last = parts.pop().unwrap_or_default();
+        dict.insert(last.to_string(), value);
+        let nested = parts.into_iter().rev().fold(dict, |inner, part| {
+            let mut outer = figment::value::Dict::new();
+            outer.insert(part.to_string(), figment::value::Value::from(inner));
+            outer
+        });
+        Ok(figment::Profile::Default.collect(nested))
+    }
+}
+
+/// Parses a humantime duration (`800ms`, `30s`, `1h`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration: {e}"))
+}
+
+/// A secret string: never printed by `Debug` or logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}

@@ -1,0 +1,32 @@
+//! The shared engine of the BFF gateway.
+//!
+//! # Layout
+//!
+//! - [`config`]: one configuration tree (TOML file + `BFF_*` environment).
+//! - [`errors`]: the contract's error codes and their HTTP statuses.
+//! - [`context`]: per-request state (caller, request id, deadline, stale marks).
+//! - [`money`]: prices formatted as browsers format them.
+//! - [`runtime`]: what is built once per process and shared by all clients.
+//! - [`server`]: the HTTP edge every client shares (GraphQL over HTTP, GraphiQL,
+//!   health, readiness, metrics, layers).
+//! - [`auth`]: JWT verification, the verified caller, field-level directives.
+//! - [`cost`]: pre-execution guard, static cost, per-caller budgets.
+//! - [`services`]: the upstream layer (the only code that sends HTTP to a
+//!   REST service) and one module per REST service.
+//! - [`standalone`]: `main` of a client run alone.
+//! - [`telemetry`]: logging, tracing and the one list of metric names.
+//!
+//! Data flows one way: edge → guard → execute (client schema) → resolvers →
+//! loaders → service clients → upstream.
+
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod cost;
+pub mod errors;
+pub mod money;
+pub mod runtime;
+pub mod server;
+pub mod services;
+pub mod standalone;
+pub mod telemetry;

@@ -1,0 +1,69 @@
+//! The process-wide runtime shared by every client.
+//!
+//! Breakers, caches, budgets and key sets are built once per process and
+//! shared, so `systemHealth` on admin sees exactly what web and mobile use,
+//! and one budget applies to a caller whichever replica of a client serves.
+
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+use crate::{
+    auth::Authenticator,
+    config::{Config, ConfigError},
+    cost::{Budgets, FloodLimiter},
+    services::Services,
+};
+
+/// Everything built once per process.
+pub struct Runtime {
+    /// The configuration the process started with.
+    pub config: Config,
+    /// Token verification (keys, JWKS cache, verified-token cache).
+    pub auth: Authenticator,
+    /// Service registry: upstreams with their breakers, caches and stats.
+    pub services: Services,
+    /// Per-caller cost budgets (memory or Redis).
+    pub budgets: Budgets,
+    /// Per-IP request-count limiter in front of parsing.
+    pub flood: FloodLimiter,
+    /// Set when shutdown starts: readiness turns 503 while requests drain.
+    draining: AtomicBool,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the runtime from a configuration.
+    pub async fn new(config: Config) -> Result<Arc<Runtime>, ConfigError> {
+        crate::telemetry::install_metrics_recorder();
+        let auth = Authenticator::from_config(&config.auth).await?;
+        let services = Services::from_config(&config.services)?;
+        let budgets =
+            Budgets::from_config(&config.cost.budget, config.redis_url.as_deref()).await?;
+        let flood = FloodLimiter::new(&config.cost.flood);
+        Ok(Arc::new(Runtime {
+            config,
+            auth,
+            services,
+            budgets,
+            flood,
+            draining: AtomicBool::new(false),
+        }))
+    }
+
+    /// Marks the process as draining (readiness fails, new work still served).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// True once shutdown has started.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

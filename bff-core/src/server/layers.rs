@@ -1,0 +1,112 @@
+//! The tower layers around every route of a client.
+//!
+//! Layers wrap from the inside out: the last `.layer` call is the outermost,
+//! so it sees the request first and the response last. Outermost first:
+//!
+//! 1. `CatchPanicLayer`: a bug anywhere below becomes a GraphQL JSON 500
+//!    with no internals, never a dropped connection or a stack trace.
+//! 2. `edge_headers`: fixes the request id (kept or generated) before anyone
+//!    logs or forwards it, echoes it on the response, and drops any client
+//!    sent identity header (`X-User-*`): identity comes only from a verified
+//!    token.
+//! 3. `CorsLayer`: answers preflights before any GraphQL work is done.
+//! 4. `CompressionLayer`: innermost, so it compresses the final body.
+
+use axum::{body::Body, extract::Request, middleware::Next, response::Response, Router};
+use http::{header, HeaderValue, StatusCode};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    cors::{AllowOrigin, CorsLayer},
+};
+
+use super::graphql_http::{error_body, request_id};
+use crate::{config::ServerConfig, errors::ErrorCode};
+
+/// Identity headers only the gateway may set (from a verified token).
+const IDENTITY_HEADERS: [&str; 3] = ["x-user-id", "x-user-roles", "x-user-scopes"];
+
+/// Wraps `routes` with the edge layers, in the order documented above.
+pub(super) fn apply(routes: Router, cfg: &ServerConfig) -> Router {
+    let mut router = routes;
+    if cfg.compression {
+        router = router.layer(CompressionLayer::new().gzip(true));
+    }
+    if let Some(cors) = cors_layer(cfg) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(axum::middleware::from_fn(edge_headers))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+async fn edge_headers(mut request: Request, next: Next) -> Response {
+    let id = request_id(request.headers());
+    let headers = request.headers_mut();
+    for name in IDENTITY_HEADERS {
+        headers.remove(name);
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert("x-request-id", value.clone());
+        let mut response = next.run(request).await;
+        response.headers_mut().insert("x-request-id", value);
+        response
+    } else {
+        next.run(request).await
+    }
+}
+
+fn cors_layer(cfg: &ServerConfig) -> Option<CorsLayer> {
+    let cors = &cfg.cors;
+    if cors.allow_origins.is_empty() {
+        return None;
+    }
+    let origin = if cors.allow_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<HeaderValue> = cors
+            .allow_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        AllowOrigin::list(list)
+    };
+    let mut layer = CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([http::Method::GET, http::Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            http::HeaderName::from_static("x-request-id"),
+            http::HeaderName::from_static("apollo-require-preflight"),
+            http::HeaderName::from_static("x-apollo-operation-name"),
+        ])
+        .expose_headers([
+            http::HeaderName::from_static("x-request-id"),
+            http::HeaderName::from_static("x-ratelimit-limit"),
+            http::HeaderName::from_static("x-ratelimit-remaining"),
+            http::HeaderName::from_static("x-ratelimit-reset"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(cors.max_age);
+    if cors.allow_credentials && !cors.allow_origins.iter().any(|o| o == "*") {
+        layer = layer.allow_credentials(true);
+    }
+    Some(layer)
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked; answered 500");
+    let body = error_body(
+        ErrorCode::InternalServerError,
+        "internal error; the request id identifies it in the gateway's logs",
+    );
+    let mut response = Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}

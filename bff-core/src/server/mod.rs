@@ -1,0 +1,150 @@
+//! The HTTP edge shared by every client.
+//!
+//! Each client (web, mobile, admin) is one [`ClientApp`]: its executable
+//! schema, its guard (limits and cost model built from its SDL) and the
+//! process-wide [`Runtime`]. [`router`] turns it into an axum `Router` with
+//! the routes of CONTRACT §3; [`serve`] runs that router on a listener with
+//! the timeouts axum's own `serve` lacks (PITFALLS 4).
+//!
+//! - `graphql_http`: GraphQL over HTTP, our own handler (PITFALLS 1).
+//! - `graphiql`: the playground page.
+//! - `health`: `/healthz` and `/readyz`.
+//! - `persisted`: APQ and safelisted operations (hash instead of document).
+//! - `layers`: the tower layers around every route, and why each sits where it does.
+//! - `serve`: the hyper accept loop with header-read timeout and graceful drain.
+
+mod graphiql;
+mod graphql_http;
+mod health;
+mod layers;
+mod nulls;
+pub mod persisted;
+mod serve;
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use async_graphql::{ObjectType, Schema, SubscriptionType};
+use axum::{routing::get, Router};
+
+pub use self::{
+    graphql_http::{error_body, Media},
+    serve::{serve, ServeHandle},
+};
+use crate::{config::ConfigError, context::ClientKind, cost::Guard, runtime::Runtime};
+
+/// A boxed executor: the edge does not need to know the schema's types.
+pub type ExecuteFn = Arc<
+    dyn Fn(async_graphql::Request) -> Pin<Box<dyn Future<Output = async_graphql::Response> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// One client's schema as the edge sees it: how to run a request, and its SDL.
+#[derive(Clone)]
+pub struct ClientSchema {
+    /// Which client this is.
+    pub kind: ClientKind,
+    /// The schema in SDL (what `schema/<client>.graphql` must equal).
+    pub sdl: String,
+    /// Runs one request against the schema.
+    pub execute: ExecuteFn,
+    /// The client's committed operations `(name, exact text)`: its safelist
+    /// when `persisted_queries = "safelist"`.
+    pub operations: &'static [(&'static str, &'static str)],
+}
+
+impl std::fmt::Debug for ClientSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSchema")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSchema {
+    /// Wraps an async-graphql schema.
+    pub fn new<Q, M, S>(kind: ClientKind, schema: Schema<Q, M, S>) -> Self
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        let sdl = schema.sdl();
+        let execute: ExecuteFn = Arc::new(move |request| {
+            let schema = schema.clone();
+            Box::pin(async move { schema.execute(request).await })
+        });
+        Self {
+            kind,
+            sdl,
+            execute,
+            operations: &[],
+        }
+    }
+
+    /// Sets the client's committed operations (its safelist).
+    pub fn with_operations(mut self, operations: &'static [(&'static str, &'static str)]) -> Self {
+        self.operations = operations;
+        self
+    }
+}
+
+/// A client ready to serve: schema, guard and the shared runtime.
+pub struct ClientApp {
+    pub schema: ClientSchema,
+    pub guard: Guard,
+    pub runtime: Arc<Runtime>,
+    /// APQ store or safelist of this client.
+    pub persisted: persisted::PersistedQueries,
+}
+
+impl std::fmt::Debug for ClientApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientApp")
+            .field("client", &self.schema.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientApp {
+    /// Builds the guard for this client's schema and limits.
+    pub fn new(schema: ClientSchema, runtime: Arc<Runtime>) -> Result<Arc<Self>, ConfigError> {
+        let limits = runtime.config.cost.limits.get(schema.kind).clone();
+        let guard = Guard::new(&schema.sdl, &limits)?;
+        let client = runtime.config.clients.get(schema.kind);
+        let persisted = persisted::PersistedQueries::new(
+            client.persisted_queries,
+            client.apq_cache_size,
+            schema.operations,
+        );
+        Ok(Arc::new(Self {
+            schema,
+            guard,
+            runtime,
+            persisted,
+        }))
+    }
+
+    pub fn kind(&self) -> ClientKind {
+        self.schema.kind
+    }
+}
+
+/// The routes of CONTRACT §3 for one client, with the edge layers.
+pub fn router(app: Arc<ClientApp>) -> Router {
+    let routes = Router::new()
+        .route(
+            "/graphql",
+            get(graphql_http::get_graphql)
+                .post(graphql_http::post_graphql)
+                .fallback(graphql_http::method_not_allowed),
+        )
+        .route("/", get(graphiql::page))
+        .route("/graphiql-assets/{file}", get(graphiql::asset))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(graphql_http::not_found)
+        .with_state(app.clone());
+    layers::apply(routes, &app.runtime.config.server)
+}

@@ -1,0 +1,57 @@
+//! Per-request loader of stock by sku: fan-out, since the service has no
+//! batch route.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::Loader;
+
+use super::{model::Stock, Inventory};
+use crate::{
+    context::RequestContext,
+    services::{
+        support::{fan_out, LoadError},
+        upstream::Fetched,
+    },
+};
+
+/// Loads stock for many skus: the keys (already de-duplicated by the
+/// DataLoader) are fetched with single `GET /stock/{sku}` calls, at most 8
+/// in flight, each cached and coalesced on its own. Each key keeps its own
+/// result, so one broken sku does not null the others; unknown skus are
+/// absent from the answer.
+pub struct StockBySku {
+    /// The request whose caller and deadline every call carries.
+    pub ctx: Arc<RequestContext>,
+    /// The service client.
+    pub inventory: Inventory,
+}
+
+impl Loader<String> for StockBySku {
+    type Value = Result<Fetched<Arc<Stock>>, LoadError>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let results = fan_out(keys, |sku: String| async move {
+            self.inventory.stock(&self.ctx, &sku).await
+        })
+        .await;
+        Ok(results
+            .into_iter()
+            .filter_map(|(sku, result)| match result {
+                Ok(fetched) => {
+                    let stale = fetched.stale;
+                    fetched.value.map(|stock| {
+                        (
+                            sku,
+                            Ok(Fetched {
+                                value: Arc::new(stock),
+                                stale,
+                            }),
+                        )
+                    })
+                }
+                Err(err) => Some((sku, Err(Arc::new(err)))),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,403 @@
+//! The upstream layer and one module per REST service.
+//!
+//! # Layout
+//!
+//! - [`upstream`]: [`Upstream`](upstream::Upstream), the only code that sends
+//!   HTTP to a service: breaker ▸ retry ▸ timeout ▸ cache/coalesce ▸ reqwest,
+//!   stats and metrics, and the one error mapping ([`UpstreamError`]).
+//! - one folder per REST service ([`users`], [`products`], [`orders`],
+//!   [`reviews`], [`inventory`], [`recommendations`], and the optional
+//!   [`shipping`]), each with the same
+//!   files: `model.rs` (wire types), `client.rs` (typed calls), `loader.rs`
+//!   (per-request batching), `policy.rs` (default resilience numbers),
+//!   `resolve.rs` (GraphQL-facing fetches).
+//! - [`support`]: what the service folders share (chunking, fan-out, stale
+//!   marking). Service modules never import each other.
+//!
+//! # Lifetimes
+//!
+//! [`Services`] is built **once per process** and shared by every client
+//! schema (breakers, caches, retry budgets and stats are process-wide, so
+//! `systemHealth` sees what web and mobile do). [`Loaders`] are built **per
+//! request** from it ([`Services::loaders`]): they carry the request's
+//! caller, so batched calls never mix identity headers of two callers.
+//!
+//! # Adding a service
+//!
+//! `docs/adding-a-service.md` walks through it with `shipping` as the worked
+//! example: copy a folder, give it a `NAME` and a `policy.rs`, add a field
+//! to [`Clients`] and `ServicesConfig`, a `BFF_UPSTREAM_<NAME>` entry in
+//! `config::CONTRACT_ENV`, and a loader to [`Loaders`] if it batches.
+
+pub mod inventory;
+pub mod orders;
+pub mod products;
+pub mod recommendations;
+pub mod reviews;
+pub mod shipping;
+pub mod support;
+pub mod upstream;
+pub mod users;
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+
+pub use self::upstream::{BreakerState, ServiceHealth, UpstreamError};
+use self::{
+    inventory::{loader::StockBySku, Inventory},
+    orders::{
+        loader::{OrdersById, OrdersByUser},
+        Orders,
+    },
+    products::{loader::ProductsById, Products},
+    recommendations::{loader::RecommendationsByUser, Recommendations},
+    reviews::{loader::ReviewsByProduct, Reviews},
+    shipping::{loader::ShipmentsByOrder, Shipping},
+    upstream::{Policy, Upstream},
+    users::{loader::UsersById, Users},
+};
+use crate::{
+    config::{ConfigError, ServiceConfig, ServicesConfig},
+    context::RequestContext,
+};
+
+/// Name of the optional seventh service (see "Adding a service").
+pub const SHIPPING: &str = shipping::NAME;
+
+/// The typed client of every service (cheap to clone: shared state).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// The users service.
+    pub users: Users,
+    /// The products service.
+    pub products: Products,
+    /// The orders service.
+    pub orders: Orders,
+    /// The reviews service.
+    pub reviews: Reviews,
+    /// The inventory service (legacy, no batch route).
+    pub inventory: Inventory,
+    /// The recommendations service.
+    pub recommendations: Recommendations,
+    /// The optional shipping service (the "adding a service" example).
+    pub shipping: Shipping,
+}
+
+/// Every REST service the gateway calls, with its runtime state (breaker,
+/// cache, retry budget, stats). Built once per process; `Send + Sync`.
+#[derive(Debug)]
+pub struct Services {
+    clients: Clients,
+}
+
+/// The `BFF_UPSTREAM_<NAME>` variable of a service.
+fn env_var(name: &str) -> String {
+    format!("BFF_UPSTREAM_{}", name.to_ascii_uppercase())
+}
+
+fn build(
+    name: &'static str,
+    config: &ServiceConfig,
+    defaults: Policy,
+    client: &reqwest::Client,
+    required: bool,
+) -> Result<Upstream, ConfigError> {
+    let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
+    if required && url.is_none() {
+        return Err(ConfigError::Invalid(format!(
+            "no URL for the {name} service: set {} (or services.{name}.url)",
+            env_var(name)
+        )));
+    }
+    let policy = defaults.with_overrides(config);
+    Upstream::new(name, url, policy, client.clone()).map_err(|reason| {
+        ConfigError::Invalid(format!("{} (services.{name}.url): {reason}", env_var(name)))
+    })
+}
+
+impl Services {
+    /// Builds every service from config: one shared HTTP client, each
+    /// service's `policy.rs` defaults under its `[services.<name>]`
+    /// overrides. A contract service without a URL is an error naming its
+    /// `BFF_UPSTREAM_<NAME>` variable; shipping is optional.
+    pub fn from_config(cfg: &ServicesConfig) -> Result<Services, ConfigError> {
+        let client = upstream::http_client()
+            .map_err(|_| ConfigError::Invalid("the upstream HTTP client cannot be built".into()))?;
+        let clients = Clients {
+            users: Users::new(build(
+                users::NAME,
+                &cfg.users,
+                users::policy::defaults(),
+                &client,
+                true,
+            )?),
+            products: Products::new(build(
+                products::NAME,
+                &cfg.products,
+                products::policy::defaults(),
+                &client,
+                true,
+            )?),
+            orders: Orders::new(build(
+                orders::NAME,
+                &cfg.orders,
+                orders::policy::defaults(),
+                &client,
+                true,
+            )?),
+            reviews: Reviews::new(build(
+                reviews::NAME,
+                &cfg.reviews,
+                reviews::policy::defaults(),
+                &client,
+                true,
+            )?),
+            inventory: Inventory::new(build(
+                inventory::NAME,
+                &cfg.inventory,
+                inventory::policy::defaults(),
+                &client,
+                true,
+            )?),
+            recommendations: Recommendations::new(build(
+                recommendations::NAME,
+                &cfg.recommendations,
+                recommendations::policy::defaults(),
+                &client,
+                true,
+            )?),
+            shipping: Shipping::new(build(
+                shipping::NAME,
+                &cfg.shipping,
+                shipping::policy::defaults(),
+                &client,
+                false,
+            )?),
+        };
+        if !clients.shipping.upstream().is_configured() {
+            tracing::warn!(
+                "no URL for the optional shipping service (BFF_UPSTREAM_SHIPPING): \
+                 Order.shipment answers null with SERVICE_UNAVAILABLE"
+            );
+        }
+        Ok(Services { clients })
+    }
+
+    /// The typed clients (for calls that do not batch).
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Per-request loaders; the edge inserts the result into the
+    /// async-graphql request data (`Request::data(loaders)`).
+    pub fn loaders(&self, ctx: Arc<RequestContext>) -> Loaders {
+        Loaders::new(self.clients.clone(), ctx)
+    }
+
+    fn upstreams(&self) -> Vec<&Upstream> {
+        let c = &self.clients;
+        let mut all = vec![
+            c.users.upstream(),
+            c.products.upstream(),
+            c.orders.upstream(),
+            c.reviews.upstream(),
+            c.inventory.upstream(),
+            c.recommendations.upstream(),
+        ];
+        if c.shipping.upstream().is_configured() {
+            all.push(c.shipping.upstream());
+        }
+        all
+    }
+
+    /// The upstream of a service by name (`None`: unknown name).
+    pub fn upstream(&self, service: &str) -> Option<&Upstream> {
+        if service == SHIPPING {
+            return Some(self.clients.shipping.upstream());
+        }
+        self.upstreams().into_iter().find(|u| u.name() == service)
+    }
+
+    /// A live snapshot of every configured service.
+    pub fn health(&self) -> Vec<ServiceHealth> {
+        self.upstreams().iter().map(|u| u.health()).collect()
+    }
+
+    /// Closes a service's breaker and forgets its counts (`None`: unknown name).
+    pub fn reset_breaker(&self, service: &str) -> Option<ServiceHealth> {
+        self.upstream(service).map(Upstream::reset_breaker)
+    }
+
+    /// Drops cached answers of one service (or all when `None`); returns
+    /// the number of entries removed (0 for an unknown name).
+    pub async fn clear_cache(&self, service: Option<&str>) -> u64 {
+        let mut removed = 0;
+        for upstream in self.upstreams() {
+            if service.is_none_or(|s| s == upstream.name()) {
+                removed += upstream.clear_cache().await;
+            }
+        }
+        removed
+    }
+
+    /// Names of the configured services, in a stable order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.upstreams().iter().map(|u| u.name()).collect()
+    }
+}
+
+/// A DataLoader spawner whose tasks run inside `span`.
+fn in_span(
+    span: tracing::Span,
+) -> impl Fn(futures::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()>
+       + Send
+       + Sync
+       + 'static {
+    use tracing::Instrument;
+    move |batch| tokio::spawn(batch.instrument(span.clone()))
+}
+
+/// The per-request DataLoaders (and the request they carry). Built by
+/// [`Services::loaders`]; resolvers find it in the request data.
+pub struct Loaders {
+    ctx: Arc<RequestContext>,
+    clients: Clients,
+    users_by_id: DataLoader<UsersById>,
+    products_by_id: DataLoader<ProductsById>,
+    orders_by_id: DataLoader<OrdersById>,
+    orders_by_user: DataLoader<OrdersByUser>,
+    reviews_by_product: DataLoader<ReviewsByProduct>,
+    stock_by_sku: DataLoader<StockBySku>,
+    recommendations_by_user: DataLoader<RecommendationsByUser>,
+    shipments_by_order: DataLoader<ShipmentsByOrder>,
+}
+
+impl std::fmt::Debug for Loaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaders")
+            .field("request_id", &self.ctx.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Loaders {
+    fn new(clients: Clients, ctx: Arc<RequestContext>) -> Self {
+        let c = &clients;
+        let ctx2 = || Arc::clone(&ctx);
+        // Batches run in spawned tasks; they carry the request's span so
+        // every upstream call is a child of its GraphQL operation's span.
+        let span = tracing::Span::current();
+        let spawn = || in_span(span.clone());
+        Self {
+            users_by_id: DataLoader::new(
+                UsersById {
+                    ctx: ctx2(),
+                    users: c.users.clone(),
+                },
+                spawn(),
+            ),
+            products_by_id: DataLoader::new(
+                ProductsById {
+                    ctx: ctx2(),
+                    products: c.products.clone(),
+                },
+                spawn(),
+            ),
+            orders_by_id: DataLoader::new(
+                OrdersById {
+                    ctx: ctx2(),
+                    orders: c.orders.clone(),
+                },
+                spawn(),
+            ),
+            orders_by_user: DataLoader::new(
+                OrdersByUser {
+                    ctx: ctx2(),
+                    orders: c.orders.clone(),
+                },
+                spawn(),
+            ),
+            reviews_by_product: DataLoader::new(
+                ReviewsByProduct {
+                    ctx: ctx2(),
+                    reviews: c.reviews.clone(),
+                },
+                spawn(),
+            ),
+            stock_by_sku: DataLoader::new(
+                StockBySku {
+                    ctx: ctx2(),
+                    inventory: c.inventory.clone(),
+                },
+                spawn(),
+            ),
+            recommendations_by_user: DataLoader::new(
+                RecommendationsByUser {
+                    ctx: ctx2(),
+                    recommendations: c.recommendations.clone(),
+                },
+                spawn(),
+            ),
+            shipments_by_order: DataLoader::new(
+                ShipmentsByOrder {
+                    ctx: ctx2(),
+                    shipping: c.shipping.clone(),
+                },
+                spawn(),
+            ),
+            clients,
+            ctx,
+        }
+    }
+
+    /// The request these loaders serve.
+    pub fn context(&self) -> &Arc<RequestContext> {
+        &self.ctx
+    }
+
+    /// The typed clients, for calls that do not batch (lists, writes).
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Users by id (`GET /users?ids=`).
+    pub fn users_by_id(&self) -> &DataLoader<UsersById> {
+        &self.users_by_id
+    }
+
+    /// Products by id (`GET /products?ids=`).
+    pub fn products_by_id(&self) -> &DataLoader<ProductsById> {
+        &self.products_by_id
+    }
+
+    /// Orders by id (`GET /orders?ids=`).
+    pub fn orders_by_id(&self) -> &DataLoader<OrdersById> {
+        &self.orders_by_id
+    }
+
+    /// Last orders by `(user id, limit)` (`GET /orders?userIds=&limit=`).
+    pub fn orders_by_user(&self) -> &DataLoader<OrdersByUser> {
+        &self.orders_by_user
+    }
+
+    /// Last reviews by `(product id, limit)` (`GET /reviews?productIds=&limit=`).
+    pub fn reviews_by_product(&self) -> &DataLoader<ReviewsByProduct> {
+        &self.reviews_by_product
+    }
+
+    /// Stock by sku (fan-out of `GET /stock/{sku}`).
+    pub fn stock_by_sku(&self) -> &DataLoader<StockBySku> {
+        &self.stock_by_sku
+    }
+
+    /// Recommended product ids by `(user id, limit)`.
+    pub fn recommendations_by_user(&self) -> &DataLoader<RecommendationsByUser> {
+        &self.recommendations_by_user
+    }
+
+    /// Shipments by order id (`GET /shipments?orderIds=`).
+    pub fn shipments_by_order(&self) -> &DataLoader<ShipmentsByOrder> {
+        &self.shipments_by_order
+    }
+}

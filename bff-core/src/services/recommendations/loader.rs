@@ -1,0 +1,46 @@
+//! Per-request loader of recommendations by user: fan-out, since the
+//! service has no batch route.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::Loader;
+
+use super::Recommendations;
+use crate::{
+    context::RequestContext,
+    services::{
+        support::{fan_out, LoadError},
+        upstream::Fetched,
+    },
+};
+
+/// Loads recommended product ids for `(user id, limit)` keys with single
+/// calls, at most 8 in flight; each key keeps its own result.
+pub struct RecommendationsByUser {
+    /// The request whose caller and deadline every call carries.
+    pub ctx: Arc<RequestContext>,
+    /// The service client.
+    pub recommendations: Recommendations,
+}
+
+impl Loader<(String, u32)> for RecommendationsByUser {
+    type Value = Result<Fetched<Arc<Vec<String>>>, LoadError>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(String, u32)],
+    ) -> Result<HashMap<(String, u32), Self::Value>, Self::Error> {
+        let results = fan_out(keys, |(user, limit): (String, u32)| async move {
+            self.recommendations.for_user(&self.ctx, &user, limit).await
+        })
+        .await;
+        Ok(results
+            .into_iter()
+            .map(|(key, result)| {
+                let value = result.map(|f| f.map(Arc::new)).map_err(Arc::new);
+                (key, value)
+            })
+            .collect())
+    }
+}

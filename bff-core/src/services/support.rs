@@ -1,0 +1,140 @@
+//! What every service folder shares: id chunking, bounded fan-out, and the
+//! resolve-side plumbing (finding the loaders, marking stale paths, mapping
+//! errors). Service modules never import each other; they all import this.
+
+use std::{future::Future, sync::Arc};
+
+use async_graphql::Context;
+use futures::{stream, StreamExt, TryStreamExt};
+
+use super::{
+    upstream::{encode, Fetched, UpstreamError},
+    Loaders,
+};
+use crate::errors::ErrorCode;
+
+/// Most ids one batch call may carry (the contract answers 400 beyond).
+pub const MAX_IDS_PER_CALL: usize = 100;
+
+/// Calls in flight at once when a service has no batch route (inventory,
+/// recommendations): enough to hide latency, few enough not to flood a
+/// legacy service from one request.
+pub const FAN_OUT_CONCURRENCY: usize = 8;
+
+/// The error type of every loader: shared, because one failed batch call
+/// answers every key it carried.
+pub type LoadError = Arc<UpstreamError>;
+
+/// Sorted, de-duplicated ids in chunks of [`MAX_IDS_PER_CALL`], each chunk
+/// joined as a percent-encoded `a,b,c` query value. Sorting makes the cache
+/// key of a batch independent of the order resolvers asked in.
+pub fn id_chunks(ids: &[String]) -> Vec<String> {
+    let mut ids: Vec<&String> = ids.iter().collect();
+    ids.sort();
+    ids.dedup();
+    ids.chunks(MAX_IDS_PER_CALL)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|id| encode(id))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+/// Runs one batch call per chunk of ids, concurrently, and concatenates the
+/// answers. Stale when any chunk was served stale; fails when any chunk fails.
+pub async fn batched<T, F, Fut>(ids: &[String], call: F) -> Result<Fetched<Vec<T>>, UpstreamError>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Fetched<Vec<T>>, UpstreamError>>,
+{
+    let results = futures::future::try_join_all(id_chunks(ids).into_iter().map(call)).await?;
+    let stale = results.iter().any(|r| r.stale);
+    let value = results.into_iter().flat_map(|r| r.value).collect();
+    Ok(Fetched { value, stale })
+}
+
+/// Runs `call` for each key with at most [`FAN_OUT_CONCURRENCY`] in flight,
+/// keeping each key's own result (one failing key does not fail the others).
+pub async fn fan_out<K, T, F, Fut>(keys: &[K], call: F) -> Vec<(K, Result<T, UpstreamError>)>
+where
+    K: Clone,
+    F: Fn(K) -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    stream::iter(keys.iter().cloned())
+        .map(|key| {
+            let fut = call(key.clone());
+            async move { (key, fut.await) }
+        })
+        .buffer_unordered(FAN_OUT_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// Like [`fan_out`] but fails on the first error (all keys fail together).
+pub async fn try_fan_out<K, T, F, Fut>(keys: &[K], call: F) -> Result<Vec<(K, T)>, UpstreamError>
+where
+    K: Clone,
+    F: Fn(K) -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    stream::iter(keys.iter().cloned())
+        .map(|key| {
+            let fut = call(key.clone());
+            async move { fut.await.map(|v| (key, v)) }
+        })
+        .buffer_unordered(FAN_OUT_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// The request's [`Loaders`], which the edge puts in the request data.
+pub fn loaders<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Loaders> {
+    ctx.data::<Loaders>().map_err(|_| {
+        tracing::error!("Loaders missing from the request data");
+        ErrorCode::InternalServerError.error("internal error")
+    })
+}
+
+/// Unwraps a fetched value, recording the field's path as stale if it was.
+pub fn take<T>(ctx: &Context<'_>, loaders: &Loaders, fetched: Fetched<T>) -> T {
+    if fetched.stale {
+        match ctx.path_node.as_ref() {
+            Some(path) => loaders.context().mark_stale(path.to_string()),
+            None => loaders.context().mark_stale("?"),
+        }
+    }
+    fetched.value
+}
+
+/// The GraphQL error of an upstream failure.
+pub fn gql(err: &UpstreamError) -> async_graphql::Error {
+    err.to_graphql()
+}
+
+/// Clamps a GraphQL `Int` page argument to `0..=max`.
+pub fn clamp(n: i32, max: u32) -> u32 {
+    u32::try_from(n).unwrap_or(0).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_sorted_deduplicated_encoded_and_chunked() {
+        let ids: Vec<String> = (0..250).rev().map(|i| format!("p{i}")).collect();
+        let mut with_dups = ids.clone();
+        with_dups.extend(ids.iter().take(10).cloned());
+        let chunks = id_chunks(&with_dups);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[0].split(',').count(), 100);
+        assert_eq!(chunks[2].split(',').count(), 50);
+        assert!(chunks[0].starts_with("p0,p1,p10,"));
+        assert_eq!(id_chunks(&["a,b".to_string()]), vec!["a%2Cb".to_string()]);
+        assert!(id_chunks(&[]).is_empty());
+    }
+}

@@ -1,0 +1,270 @@
+//! The response cache of one service, and `Cache-Control` parsing.
+//!
+//! A moka `future::Cache` bounded by entry count holds raw answer bodies.
+//! Each entry lives for its freshness TTL plus the stale-if-error window
+//! (per-entry expiry through moka's `Expiry`): inside the TTL it is served as
+//! a hit; after it, it is only served when the service fails, and the caller
+//! is told the answer is stale. Bodies are kept as bytes (cheap to clone,
+//! one allocation shared by every reader) and parsed by each reader.
+//!
+//! Coalescing of concurrent misses lives in `super::Upstream` (single-flight
+//! over a spawned task), not in moka's `get_with`: a cancelled `get_with`
+//! init future is a known source of trouble (PITFALLS 8), and the fetch must
+//! outlive the client that started it anyway.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use moka::{future::Cache, Expiry};
+use tokio::time::Instant;
+
+/// What a `Cache-Control` response header allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheControl {
+    /// `max-age` (or `s-maxage`, which wins: we are a shared cache).
+    pub max_age: Option<Duration>,
+    /// `no-store`: never keep the answer.
+    pub no_store: bool,
+    /// `private`: only the caller's own cache may keep it; a gateway may not.
+    pub private: bool,
+    /// `no-cache`: must revalidate before reuse; we do not revalidate, so we
+    /// do not store it.
+    pub no_cache: bool,
+}
+
+impl CacheControl {
+    /// Parses a `Cache-Control` header value; unknown directives are ignored.
+    pub fn parse(value: &str) -> Self {
+        let mut cc = Self::default();
+        let mut s_maxage = None;
+        for directive in value.split(',') {
+            let directive = directive.trim();
+            let (name, arg) = match directive.split_once('=') {
+                Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+                None => (directive, None),
+            };
+            let seconds = || {
+                arg.and_then(|a| a.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+            };
+            match name.to_ascii_lowercase().as_str() {
+                "max-age" => cc.max_age = seconds(),
+                "s-maxage" => s_maxage = seconds(),
+                "no-store" => cc.no_store = true,
+                "private" => cc.private = true,
+                "no-cache" => cc.no_cache = true,
+                _ => {}
+            }
+        }
+        if s_maxage.is_some() {
+            cc.max_age = s_maxage;
+        }
+        cc
+    }
+
+    /// How long a shared cache may serve the answer: `None` when it may not
+    /// be stored at all; `default_ttl` when the header gives no max-age.
+    pub fn ttl(header: Option<&Self>, default_ttl: Duration) -> Option<Duration> {
+        let ttl = match header {
+            Some(cc) if cc.no_store || cc.private || cc.no_cache => return None,
+            Some(cc) => cc.max_age.unwrap_or(default_ttl),
+            None => default_ttl,
+        };
+        (!ttl.is_zero()).then_some(ttl)
+    }
+}
+
+/// One cached answer.
+#[derive(Debug)]
+pub struct Entry {
+    /// The raw JSON body.
+    pub body: Bytes,
+    /// Served as a hit until then.
+    pub fresh_until: Instant,
+    /// Served (as stale, on failure) until then.
+    pub stale_until: Instant,
+    /// Total lifetime in the store: TTL plus the stale-if-error window.
+    keep_for: Duration,
+}
+
+impl Entry {
+    /// An entry fresh for `ttl`, then usable as stale for `stale_window`.
+    pub fn new(body: Bytes, ttl: Duration, stale_window: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            body,
+            fresh_until: now + ttl,
+            stale_until: now + ttl + stale_window,
+            keep_for: ttl + stale_window,
+        }
+    }
+
+    /// Still inside its TTL.
+    pub fn is_fresh(&self) -> bool {
+        Instant::now() < self.fresh_until
+    }
+
+    /// Past its TTL but inside the stale-if-error window.
+    pub fn usable_stale(&self) -> bool {
+        Instant::now() < self.stale_until
+    }
+}
+
+/// Per-entry lifetime for moka.
+struct EntryExpiry;
+
+impl Expiry<String, Arc<Entry>> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Arc<Entry>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.keep_for)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Arc<Entry>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.keep_for)
+    }
+}
+
+/// The bounded store of one service.
+#[derive(Clone)]
+pub struct ResponseCache {
+    store: Cache<String, Arc<Entry>>,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("entries", &self.store.entry_count())
+            .finish()
+    }
+}
+
+impl ResponseCache {
+    /// A cache of at most `max_entries` answers.
+    pub fn new(max_entries: u64) -> Self {
+        Self {
+            store: Cache::builder()
+                .max_capacity(max_entries)
+                .expire_after(EntryExpiry)
+                .support_invalidation_closures()
+                .build(),
+        }
+    }
+
+    /// The entry under `key`, fresh or stale.
+    pub async fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.store.get(key).await
+    }
+
+    /// Stores an answer.
+    pub async fn insert(&self, key: String, entry: Entry) {
+        self.store.insert(key, Arc::new(entry)).await;
+    }
+
+    /// Entries currently held (approximate until pending work is flushed).
+    pub fn len(&self) -> u64 {
+        self.store.entry_count()
+    }
+
+    /// True when no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every entry whose key matches; used after writes.
+    pub fn invalidate_where(&self, predicate: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        if self
+            .store
+            .invalidate_entries_if(move |key, _| predicate(key))
+            .is_err()
+        {
+            // Only fails when closures are unsupported, which `new` enables;
+            // fall back to the always-correct answer.
+            self.store.invalidate_all();
+        }
+    }
+
+    /// Drops every entry; returns how many there were.
+    pub async fn clear(&self) -> u64 {
+        self.store.run_pending_tasks().await;
+        let count = self.store.entry_count();
+        self.store.invalidate_all();
+        self.store.run_pending_tasks().await;
+        count
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cache_control() {
+        let cc = CacheControl::parse("public, max-age=60");
+        assert_eq!(cc.max_age, Some(Duration::from_secs(60)));
+        assert!(!cc.no_store && !cc.private);
+        let cc = CacheControl::parse("max-age=60, s-maxage=\"5\"");
+        assert_eq!(cc.max_age, Some(Duration::from_secs(5)));
+        assert!(CacheControl::parse("No-Store").no_store);
+        assert!(CacheControl::parse("private, max-age=10").private);
+        assert_eq!(CacheControl::parse("max-age=abc").max_age, None);
+    }
+
+    #[test]
+    fn ttl_follows_the_header_else_the_default() {
+        let default = Duration::from_secs(30);
+        assert_eq!(CacheControl::ttl(None, default), Some(default));
+        let cc = CacheControl::parse("max-age=60");
+        assert_eq!(
+            CacheControl::ttl(Some(&cc), default),
+            Some(Duration::from_secs(60))
+        );
+        let cc = CacheControl::parse("public");
+        assert_eq!(CacheControl::ttl(Some(&cc), default), Some(default));
+        for never in ["no-store", "private", "no-cache", "max-age=0"] {
+            let cc = CacheControl::parse(never);
+            assert_eq!(CacheControl::ttl(Some(&cc), default), None, "{never}");
+        }
+        assert_eq!(CacheControl::ttl(None, Duration::ZERO), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_turn_stale_then_unusable() {
+        let e = Entry::new(
+            Bytes::from_static(b"{}"),
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
+        assert!(e.is_fresh());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!e.is_fresh() && e.usable_stale());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(!e.usable_stale());
+    }
+
+    #[tokio::test]
+    async fn clear_counts_removed_entries() {
+        let c = ResponseCache::new(10);
+        for k in ["a", "b", "c"] {
+            c.insert(
+                k.into(),
+                Entry::new(Bytes::new(), Duration::from_secs(60), Duration::ZERO),
+            )
+            .await;
+        }
+        c.invalidate_where(|k| k == "a");
+        assert!(c.get("a").await.is_none());
+        assert_eq!(c.clear().await, 2);
+        assert!(c.get("b").await.is_none());
+    }
+}

@@ -1,0 +1,860 @@
+//! `Upstream`: the only code in the gateway that sends HTTP to a REST service.
+//!
+//! # Layers of one call
+//!
+//! ```text
+//! cache (fresh hit?) ─miss─▶ single-flight (spawned task)
+//!     ─▶ breaker ▸ retry (budget, backoff) ▸ attempt timeout ▸ reqwest
+//!     ◀─ on a service failure: a stale entry if one is kept (stale-if-error)
+//! ```
+//!
+//! - **One HTTP client per process** ([`http_client`]), shared by every
+//!   service: pooled keep-alive connections, no redirects (they would carry
+//!   `X-User-*` to whatever host a `Location` names), a connect timeout,
+//!   `TCP_NODELAY`, and bodies read chunk by chunk under a byte cap
+//!   (PITFALLS 5).
+//! - **Deadline**: every attempt runs under `min(policy timeout, time left
+//!   before RequestContext::deadline)`; no retry starts if its backoff would
+//!   end past the deadline. The time left is sent upstream as
+//!   `X-Request-Timeout-Ms` so a service can give up when we will.
+//! - **Breaker outside retries**: one logical call is one breaker outcome, so
+//!   `breaker_consecutive_failures` counts calls as a user sees them, and an
+//!   open breaker stops a whole retry loop, not one attempt.
+//! - **Retries** only for idempotent calls (GET; POST with an
+//!   `Idempotency-Key`), only on connection errors, timeouts, 502/503/504 and
+//!   429 (honouring `Retry-After`), and only while the retry budget lasts.
+//! - **Cache and coalescing** only for GETs the service's policy marks
+//!   cacheable ([`CacheScope`]). A miss joins the fetch already in flight for
+//!   the same key, or starts one on a spawned task: a client that disconnects
+//!   cancels only its own wait, never the fetch others wait on (PITFALLS 8).
+//! - **Propagation**: `X-Request-Id`, `traceparent`, and identity headers
+//!   built only from `RequestContext::caller` (`X-User-Id`, `X-User-Roles`
+//!   comma-separated, `X-User-Scopes` space-separated); `Idempotency-Key` on
+//!   POSTs.
+//! - **Errors** are mapped once, in [`UpstreamError`]; nothing here ever puts
+//!   a URL, a body or a header value into an error or a log line.
+
+mod breaker;
+mod cache;
+mod error;
+mod policy;
+mod retry;
+mod stats;
+mod window;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use futures::{
+    future::{BoxFuture, Shared},
+    FutureExt, StreamExt,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::time::Instant;
+
+pub use self::{
+    breaker::{Breaker, BreakerConfig, BreakerState, Permit, Rejected},
+    cache::{CacheControl, Entry, ResponseCache},
+    error::UpstreamError,
+    policy::{CacheScope, Policy},
+    retry::{backoff, backoff_ceiling, parse_retry_after, RetryBudget},
+    stats::Stats,
+};
+use crate::{context::RequestContext, telemetry::names};
+
+/// Header carrying the time left before the request's deadline, in ms.
+pub const REQUEST_TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+
+/// Connect timeout of the shared client: a healthy service on the same
+/// network accepts in well under this; anything slower is "unreachable".
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Idle connections kept per host: the BFF fans out many concurrent calls to
+/// few hosts, so a deep idle pool avoids reconnect storms.
+const POOL_MAX_IDLE_PER_HOST: usize = 256;
+/// How long an idle pooled connection is kept (below typical server
+/// keep-alive timeouts, so we rarely reuse a connection the server closed).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
+/// Builds the one HTTP client of the process (see the module docs).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_nodelay(true)
+        .tcp_keepalive(Duration::from_secs(30))
+        .user_agent(concat!("bff-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// An answer and whether it came from an expired cache entry.
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    /// The answer.
+    pub value: T,
+    /// True when served from a stale entry because the service failed; the
+    /// resolver then marks its path stale (`extensions.stale`).
+    pub stale: bool,
+}
+
+impl<T> Fetched<T> {
+    /// Transforms the value, keeping the stale flag.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fetched<U> {
+        Fetched {
+            value: f(self.value),
+            stale: self.stale,
+        }
+    }
+}
+
+/// A live snapshot of one service (admin `systemHealth`, `/readyz`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceHealth {
+    /// The service's name (`products`, ...).
+    pub name: &'static str,
+    /// Its breaker's state now.
+    pub breaker: BreakerState,
+    /// HTTP attempts sent since start.
+    pub requests: u64,
+    /// Attempts that failed since start.
+    pub failures: u64,
+    /// p99 latency of recent attempts, in ms (`None` before the first).
+    pub p99_ms: Option<f64>,
+    /// Entries in its response cache.
+    pub cache_entries: u64,
+    /// Base URL without credentials (empty when not configured).
+    pub url: String,
+}
+
+/// What one HTTP exchange produced (2xx body, or a 404 when allowed).
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    body: Bytes,
+    cache_control: Option<CacheControl>,
+}
+
+/// Everything needed to send one logical call, owned (it may run on a task).
+#[derive(Debug, Clone)]
+struct Spec {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+    deadline: Instant,
+    idempotent: bool,
+    allow_404: bool,
+}
+
+type Flight = Shared<BoxFuture<'static, Result<Answer, UpstreamError>>>;
+
+struct Inner {
+    name: &'static str,
+    /// `scheme://host:port/prefix` without a trailing slash; `None` when the
+    /// service is not configured (every call fails `SERVICE_UNAVAILABLE`).
+    base: Option<String>,
+    /// The same, credentials removed, for display.
+    display_url: String,
+    client: reqwest::Client,
+    policy: Policy,
+    breaker: Breaker,
+    budget: RetryBudget,
+    cache: ResponseCache,
+    inflight: Mutex<HashMap<String, Flight>>,
+    stats: Stats,
+}
+
+/// The resilient HTTP client of one service. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.inner.name)
+            .field("url", &self.inner.display_url)
+            .finish()
+    }
+}
+
+/// Removes userinfo from a URL for display; `None` when it does not parse.
+fn display_url(base: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(base).ok()?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// Percent-encodes one path segment or query value (everything but RFC 3986
+/// unreserved characters), so an id from a GraphQL argument can never change
+/// the route (`../_control/reset`) or add query parameters.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out == "." || out == ".." {
+        return out.replace('.', "%2E");
+    }
+    out
+}
+
+impl Upstream {
+    /// An upstream for `name` at `base_url` (`None`: not configured).
+    ///
+    /// Fails when the URL is not an absolute `http://` URL.
+    pub fn new(
+        name: &'static str,
+        base_url: Option<&str>,
+        policy: Policy,
+        client: reqwest::Client,
+    ) -> Result<Self, String> {
+        let (base, shown) = match base_url {
+            Some(url) => {
+                let shown = display_url(url)
+                    .ok_or_else(|| format!("the {name} URL is not an absolute URL"))?;
+                if !url.starts_with("http://") {
+                    // Built without a TLS backend (build time, attack
+                    // surface): refuse https here rather than fail every call.
+                    return Err(format!(
+                        "the {name} URL must start with http:// (this build has no TLS client)"
+                    ));
+                }
+                (Some(url.trim_end_matches('/').to_string()), shown)
+            }
+            None => (None, String::new()),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name,
+                base,
+                display_url: shown,
+                client,
+                breaker: Breaker::new(name, policy.breaker.clone()),
+                budget: RetryBudget::new(policy.retry_budget_ratio),
+                cache: ResponseCache::new(policy.cache_max_entries),
+                policy,
+                inflight: Mutex::new(HashMap::new()),
+                stats: Stats::default(),
+            }),
+        })
+    }
+
+    /// True when the service has a URL.
+    pub fn is_configured(&self) -> bool {
+        self.inner.base.is_some()
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// The policy in force (defaults with config overrides).
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The service's breaker.
+    pub fn breaker(&self) -> &Breaker {
+        &self.inner.breaker
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// A snapshot for `systemHealth`.
+    pub fn health(&self) -> ServiceHealth {
+        let s = &self.inner.stats;
+        ServiceHealth {
+            name: self.inner.name,
+            breaker: self.inner.breaker.state(),
+            requests: Stats::read(&s.requests),
+            failures: Stats::read(&s.failures),
+            p99_ms: s.p99_ms(),
+            cache_entries: self.inner.cache.len(),
+            url: self.inner.display_url.clone(),
+        }
+    }
+
+    /// Closes the breaker and forgets its counts.
+    pub fn reset_breaker(&self) -> ServiceHealth {
+        self.inner.breaker.reset();
+        self.health()
+    }
+
+    /// Drops every cached answer; returns how many there were.
+    pub async fn clear_cache(&self) -> u64 {
+        self.inner.cache.clear().await
+    }
+
+    /// Drops cached answers whose path (after the caller prefix for
+    /// per-caller entries) satisfies `predicate`. Used after writes.
+    pub fn invalidate(&self, predicate: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        self.inner.cache.invalidate_where(move |key| {
+            let path = key.split_once('\u{0}').map_or(key, |(_, p)| p);
+            predicate(path)
+        });
+    }
+
+    /// `GET path` parsed as `T`. A 404 is an `UpstreamError::Status`.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+    ) -> Result<Fetched<T>, UpstreamError> {
+        let fetched = self.get(ctx, path, false).await?;
+        let value = self.parse(&fetched.value.body)?;
+        Ok(Fetched {
+            value,
+            stale: fetched.stale,
+        })
+    }
+
+    /// `GET path` parsed as `T`; a 404 is `None` (a single lookup of an
+    /// unknown id is not an error).
+    pub async fn get_json_opt<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+    ) -> Result<Fetched<Option<T>>, UpstreamError> {
+        let fetched = self.get(ctx, path, true).await?;
+        let value = if fetched.value.status == 404 {
+            None
+        } else {
+            Some(self.parse(&fetched.value.body)?)
+        };
+        Ok(Fetched {
+            value,
+            stale: fetched.stale,
+        })
+    }
+
+    /// `POST path` with a JSON body, parsed as `T`. Never cached; retried
+    /// only when an `Idempotency-Key` is given (the service then answers a
+    /// replay with the first result instead of acting twice).
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, UpstreamError> {
+        let service = self.inner.name;
+        let body = serde_json::to_vec(body).map_err(|_| UpstreamError::InvalidBody { service })?;
+        let mut headers = propagation_headers(ctx);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let idempotent = match idempotency_key.map(HeaderValue::from_str) {
+            Some(Ok(key)) => {
+                headers.insert(HeaderName::from_static("idempotency-key"), key);
+                true
+            }
+            _ => false,
+        };
+        let spec = Spec {
+            method: Method::POST,
+            path: path.to_string(),
+            headers,
+            body: Some(Bytes::from(body)),
+            deadline: ctx.deadline,
+            idempotent,
+            allow_404: false,
+        };
+        let answer = self.execute(&spec).await?;
+        self.parse(&answer.body)
+    }
+
+    fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, UpstreamError> {
+        serde_json::from_slice(body).map_err(|err| {
+            tracing::warn!(
+                service = self.inner.name,
+                error_line = err.line(),
+                error_column = err.column(),
+                "service answered JSON of an unexpected shape"
+            );
+            UpstreamError::InvalidBody {
+                service: self.inner.name,
+            }
+        })
+    }
+
+    fn cache_key(&self, ctx: &RequestContext, path: &str) -> Option<String> {
+        if self.inner.policy.cache_ttl.is_zero() {
+            return None;
+        }
+        match self.inner.policy.cache_scope {
+            CacheScope::Off => None,
+            CacheScope::Shared => Some(path.to_string()),
+            CacheScope::PerCaller => ctx
+                .caller
+                .identity
+                .as_ref()
+                .map(|id| format!("{}\u{0}{path}", id.sub)),
+        }
+    }
+
+    fn cache_event(&self, event: &'static str) {
+        let s = &self.inner.stats;
+        Stats::bump(match event {
+            "hit" => &s.cache_hits,
+            "miss" => &s.cache_misses,
+            "stale" => &s.cache_stale,
+            _ => &s.coalesced,
+        });
+        metrics::counter!(
+            names::CACHE_EVENTS_TOTAL,
+            names::LABEL_SERVICE => self.inner.name,
+            names::LABEL_EVENT => event
+        )
+        .increment(1);
+    }
+
+    async fn get(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+        allow_404: bool,
+    ) -> Result<Fetched<Answer>, UpstreamError> {
+        let spec = Spec {
+            method: Method::GET,
+            path: path.to_string(),
+            headers: propagation_headers(ctx),
+            body: None,
+            deadline: ctx.deadline,
+            idempotent: true,
+            allow_404,
+        };
+        let fresh = |value| Fetched {
+            value,
+            stale: false,
+        };
+        let Some(key) = self.cache_key(ctx, path) else {
+            return self.execute(&spec).await.map(fresh);
+        };
+        let cached = self.inner.cache.get(&key).await;
+        if let Some(entry) = cached.as_ref().filter(|e| e.is_fresh()) {
+            self.cache_event("hit");
+            return Ok(fresh(Answer {
+                status: 200,
+                body: entry.body.clone(),
+                cache_control: None,
+            }));
+        }
+        self.cache_event("miss");
+        let flight = self.flight(key, spec);
+        // Our own wait is bounded by our own deadline, whoever leads the fetch.
+        let result = match tokio::time::timeout(ctx.remaining(), flight).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Timeout {
+                service: self.inner.name,
+            }),
+        };
+        match result {
+            Ok(answer) => Ok(fresh(answer)),
+            Err(err)
+                if err.is_service_failure() || matches!(err, UpstreamError::BreakerOpen { .. }) =>
+            {
+                match cached.filter(|e| e.usable_stale()) {
+                    Some(entry) => {
+                        self.cache_event("stale");
+                        tracing::info!(
+                            service = self.inner.name,
+                            error = %err,
+                            "served a stale cached answer"
+                        );
+                        Ok(Fetched {
+                            value: Answer {
+                                status: 200,
+                                body: entry.body.clone(),
+                                cache_control: None,
+                            },
+                            stale: true,
+                        })
+                    }
+                    None => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Joins the fetch in flight for `key`, or starts one on its own task.
+    fn flight(&self, key: String, spec: Spec) -> Flight {
+        let mut inflight = self
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(flight) = inflight.get(&key) {
+            self.cache_event("coalesced");
+            return flight.clone();
+        }
+        let this = self.clone();
+        let task_key = key.clone();
+        let task = tokio::spawn(async move {
+            // Removes the in-flight mark however the task ends.
+            let _done = InflightGuard {
+                upstream: this.clone(),
+                key: task_key.clone(),
+            };
+            let result = this.execute(&spec).await;
+            if let Ok(answer) = &result {
+                if answer.status == 200 {
+                    let policy = &this.inner.policy;
+                    if let Some(ttl) =
+                        CacheControl::ttl(answer.cache_control.as_ref(), policy.cache_ttl)
+                    {
+                        let entry = Entry::new(answer.body.clone(), ttl, policy.stale_if_error);
+                        this.inner.cache.insert(task_key, entry).await;
+                    }
+                }
+            }
+            result
+        });
+        let service = self.inner.name;
+        let flight = async move {
+            task.await
+                .unwrap_or(Err(UpstreamError::Unreachable { service }))
+        }
+        .boxed()
+        .shared();
+        inflight.insert(key, flight.clone());
+        flight
+    }
+
+    /// breaker ▸ retry ▸ timeout ▸ HTTP.
+    async fn execute(&self, spec: &Spec) -> Result<Answer, UpstreamError> {
+        let service = self.inner.name;
+        if self.inner.base.is_none() {
+            self.count_error(&UpstreamError::NotConfigured { service });
+            return Err(UpstreamError::NotConfigured { service });
+        }
+        if Instant::now() >= spec.deadline {
+            // The request has no time left: nothing is sent, and nothing
+            // is learned about the service's health.
+            let err = UpstreamError::Timeout { service };
+            self.count_error(&err);
+            return Err(err);
+        }
+        let Ok(permit) = self.inner.breaker.acquire() else {
+            Stats::bump(&self.inner.stats.rejected);
+            let err = UpstreamError::BreakerOpen { service };
+            self.count_error(&err);
+            return Err(err);
+        };
+        let result = self.with_retries(spec).await;
+        match &result {
+            // Cut short by the request's own deadline, not the service's
+            // timeout: says nothing about the service (like a cancellation).
+            Err(UpstreamError::Timeout { .. }) if Instant::now() >= spec.deadline => drop(permit),
+            Err(err) if err.is_service_failure() => permit.failure(),
+            _ => permit.success(),
+        }
+        result
+    }
+
+    async fn with_retries(&self, spec: &Spec) -> Result<Answer, UpstreamError> {
+        let service = self.inner.name;
+        let policy = &self.inner.policy;
+        self.inner.budget.record_call();
+        let mut attempt = 0u32;
+        loop {
+            let remaining = spec.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let err = UpstreamError::Timeout { service };
+                self.count_error(&err);
+                return Err(err);
+            }
+            let per_attempt = policy.timeout.min(remaining);
+            let (err, retry_after) = match self.attempt(spec, per_attempt).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let transient = match &err {
+                UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. } => true,
+                UpstreamError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+                _ => false,
+            };
+            if !(spec.idempotent && transient && attempt < policy.max_retries) {
+                return Err(err);
+            }
+            let delay = backoff(policy.retry_backoff, attempt).max(retry_after.unwrap_or_default());
+            if Instant::now() + delay >= spec.deadline {
+                return Err(err);
+            }
+            if !self.inner.budget.try_retry() {
+                Stats::bump(&self.inner.stats.budget_exhausted);
+                metrics::counter!(
+                    names::UPSTREAM_RETRY_BUDGET_EXHAUSTED_TOTAL,
+                    names::LABEL_SERVICE => service
+                )
+                .increment(1);
+                return Err(err);
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            Stats::bump(&self.inner.stats.retries);
+            metrics::counter!(names::UPSTREAM_RETRIES_TOTAL, names::LABEL_SERVICE => service)
+                .increment(1);
+        }
+    }
+
+    fn count_error(&self, err: &UpstreamError) {
+        metrics::counter!(
+            names::UPSTREAM_ERRORS_TOTAL,
+            names::LABEL_SERVICE => self.inner.name,
+            names::LABEL_KIND => err.kind()
+        )
+        .increment(1);
+    }
+
+    /// One HTTP exchange under `timeout`.
+    async fn attempt(
+        &self,
+        spec: &Spec,
+        timeout: Duration,
+    ) -> Result<Answer, (UpstreamError, Option<Duration>)> {
+        let service = self.inner.name;
+        let stats = &self.inner.stats;
+        Stats::bump(&stats.requests);
+        metrics::counter!(names::UPSTREAM_REQUESTS_TOTAL, names::LABEL_SERVICE => service)
+            .increment(1);
+        let started = Instant::now();
+        let result = match tokio::time::timeout(timeout, self.exchange(spec, timeout)).await {
+            Ok(result) => result,
+            Err(_) => Err((UpstreamError::Timeout { service }, None)),
+        };
+        let elapsed = started.elapsed();
+        stats.record_latency(elapsed);
+        metrics::histogram!(
+            names::UPSTREAM_REQUEST_DURATION_SECONDS,
+            names::LABEL_SERVICE => service
+        )
+        .record(elapsed.as_secs_f64());
+        if let Err((err, _)) = &result {
+            if err.is_service_failure() {
+                Stats::bump(&stats.failures);
+            }
+            self.count_error(err);
+        }
+        result
+    }
+
+    async fn exchange(
+        &self,
+        spec: &Spec,
+        timeout: Duration,
+    ) -> Result<Answer, (UpstreamError, Option<Duration>)> {
+        let service = self.inner.name;
+        let base = self
+            .inner
+            .base
+            .as_deref()
+            .ok_or((UpstreamError::NotConfigured { service }, None))?;
+        let url = format!("{base}{}", spec.path);
+        let mut request = self
+            .inner
+            .client
+            .request(spec.method.clone(), url)
+            .headers(spec.headers.clone())
+            .header(REQUEST_TIMEOUT_HEADER, timeout.as_millis().to_string());
+        if let Some(body) = &spec.body {
+            request = request.body(body.clone());
+        }
+        let response = request.send().await.map_err(|err| {
+            // `without_url`: the URL may carry credentials; never log it.
+            let err = err.without_url();
+            tracing::debug!(service, error = %err, "upstream request failed");
+            let mapped = if err.is_timeout() {
+                UpstreamError::Timeout { service }
+            } else {
+                UpstreamError::Unreachable { service }
+            };
+            (mapped, None)
+        })?;
+        let status = response.status().as_u16();
+        if status == 404 && spec.allow_404 {
+            return Ok(Answer {
+                status,
+                body: Bytes::new(),
+                cache_control: None,
+            });
+        }
+        if !(200..300).contains(&status) {
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            return Err((UpstreamError::Status { service, status }, retry_after));
+        }
+        let cache_control = response
+            .headers()
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(CacheControl::parse);
+        let body = read_capped(response, self.inner.policy.max_body_bytes, service).await?;
+        // A body that is not JSON at all is the service's fault (counted as a
+        // failure, never cached); a JSON body of the wrong shape is caught by
+        // the typed parse later.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+            return Err((UpstreamError::InvalidBody { service }, None));
+        }
+        Ok(Answer {
+            status,
+            body,
+            cache_control,
+        })
+    }
+}
+
+/// Reads a body chunk by chunk, refusing it as soon as it exceeds `cap`.
+async fn read_capped(
+    response: reqwest::Response,
+    cap: usize,
+    service: &'static str,
+) -> Result<Bytes, (UpstreamError, Option<Duration>)> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err((UpstreamError::TooLarge { service }, None));
+    }
+    let mut body = BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| (UpstreamError::Unreachable { service }, None))?;
+        if body.len() + chunk.len() > cap {
+            return Err((UpstreamError::TooLarge { service }, None));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+struct InflightGuard {
+    upstream: Upstream,
+    key: String,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.upstream
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// The headers every call carries: request id, trace context, and identity
+/// derived only from the verified caller.
+fn propagation_headers(ctx: &RequestContext) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::ACCEPT,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut put = |name: &'static str, value: &str| {
+        // A value that is not a valid header (control characters) is left
+        // out rather than sent mangled; for identity that means the service
+        // sees less privilege, never more.
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    put("x-request-id", &ctx.request_id);
+    if let Some(tp) = &ctx.traceparent {
+        put("traceparent", tp);
+    }
+    if let Some(identity) = &ctx.caller.identity {
+        put("x-user-id", &identity.sub);
+        let roles: Vec<&str> = identity.roles.iter().map(|r| r.as_str()).collect();
+        put("x-user-roles", &roles.join(","));
+        put("x-user-scopes", &identity.scopes.join(" "));
+    }
+    headers
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::{
+        auth::caller::{Caller, Identity, Role, Tier},
+        context::ClientKind,
+    };
+
+    #[test]
+    fn encode_keeps_ids_inside_their_segment() {
+        assert_eq!(encode("p1"), "p1");
+        assert_eq!(encode("SKU-000001"), "SKU-000001");
+        assert_eq!(encode("../_control/reset"), "..%2F_control%2Freset");
+        assert_eq!(encode(".."), "%2E%2E");
+        assert_eq!(encode("a,b&c=d"), "a%2Cb%26c%3Dd");
+    }
+
+    #[test]
+    fn display_url_drops_credentials() {
+        assert_eq!(
+            display_url("http://user:pw@127.0.0.1:7001/").unwrap(),
+            "http://127.0.0.1:7001"
+        );
+    }
+
+    #[test]
+    fn identity_headers_come_from_the_caller_only() {
+        let caller = Caller {
+            identity: Some(Identity {
+                sub: "u1".into(),
+                roles: vec![Role::Customer, Role::Support],
+                scopes: vec!["orders:read".into(), "orders:write".into()],
+                tier: Tier::Pro,
+            }),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let ctx = RequestContext::new(
+            ClientKind::Web,
+            caller,
+            "req-1".into(),
+            None,
+            Duration::from_secs(1),
+        );
+        let h = propagation_headers(&ctx);
+        assert_eq!(h["x-request-id"], "req-1");
+        assert_eq!(h["x-user-id"], "u1");
+        assert_eq!(h["x-user-roles"], "customer,support");
+        assert_eq!(h["x-user-scopes"], "orders:read orders:write");
+        assert!(h.get("traceparent").is_none());
+
+        let anon = RequestContext::new(
+            ClientKind::Web,
+            Caller::anonymous(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "req-2".into(),
+            None,
+            Duration::from_secs(1),
+        );
+        assert!(propagation_headers(&anon).get("x-user-id").is_none());
+    }
+}

@@ -1,0 +1,138 @@
+//! The resilience policy of one service: what each call runs under.
+//!
+//! Each service's `policy.rs` returns its defaults; [`Policy::with_overrides`]
+//! lays the `[services.<name>]` config on top.
+
+use std::time::Duration;
+
+use super::breaker::BreakerConfig;
+use crate::config::ServiceConfig;
+
+/// Which answers of a service may be cached, and for whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheScope {
+    /// The answer depends only on the URL: one entry serves every caller, and
+    /// identical concurrent GETs coalesce into one upstream call.
+    Shared,
+    /// The answer depends on who asks: entries are keyed by the caller's
+    /// `sub` (anonymous callers are never cached).
+    PerCaller,
+    /// Never cached, never coalesced.
+    Off,
+}
+
+/// Everything that decides how one service is called.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Timeout of one attempt (the request deadline caps it further).
+    pub timeout: Duration,
+    /// Retries after the first attempt, for idempotent calls.
+    pub max_retries: u32,
+    /// Base of the exponential backoff (full jitter).
+    pub retry_backoff: Duration,
+    /// Retries allowed per call over the budget window (plus a floor).
+    pub retry_budget_ratio: f64,
+    /// When the breaker opens and how it recovers.
+    pub breaker: BreakerConfig,
+    /// Who may share a cached answer.
+    pub cache_scope: CacheScope,
+    /// TTL when the answer has no `Cache-Control: max-age`; zero = no cache.
+    pub cache_ttl: Duration,
+    /// How long past expiry an entry is kept to serve when the service fails.
+    pub stale_if_error: Duration,
+    /// Most entries held (LRU eviction beyond).
+    pub cache_max_entries: u64,
+    /// Largest body read, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Policy {
+    /// These defaults with every field `config` sets replaced.
+    pub fn with_overrides(mut self, config: &ServiceConfig) -> Self {
+        let c = config;
+        if let Some(v) = c.timeout {
+            self.timeout = v;
+        }
+        if let Some(v) = c.max_retries {
+            self.max_retries = v;
+        }
+        if let Some(v) = c.retry_backoff {
+            self.retry_backoff = v;
+        }
+        if let Some(v) = c.retry_budget_ratio {
+            self.retry_budget_ratio = v;
+        }
+        if let Some(v) = c.breaker_consecutive_failures {
+            self.breaker.consecutive_failures = v;
+        }
+        if let Some(v) = c.breaker_failure_rate {
+            self.breaker.failure_rate = v;
+        }
+        if let Some(v) = c.breaker_min_calls {
+            self.breaker.min_calls = v;
+        }
+        if let Some(v) = c.breaker_window {
+            self.breaker.window = v;
+        }
+        if let Some(v) = c.breaker_open_for {
+            self.breaker.open_for = v;
+        }
+        if let Some(v) = c.breaker_probes {
+            self.breaker.probes = v;
+        }
+        if let Some(v) = c.cache_ttl {
+            self.cache_ttl = v;
+        }
+        if let Some(v) = c.stale_if_error {
+            self.stale_if_error = v;
+        }
+        if let Some(v) = c.cache_max_entries {
+            self.cache_max_entries = v;
+        }
+        if let Some(v) = c.max_body_bytes {
+            self.max_body_bytes = v;
+        }
+        self
+    }
+}
+
+/// Generic defaults for a service without its own `policy.rs` yet (shipping).
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            // Long enough for an ordinary REST read, short enough to leave
+            // room for one retry inside a 3 s request budget.
+            timeout: Duration::from_secs(1),
+            // One retry of idempotent calls.
+            max_retries: 1,
+            // The retry waits up to 50 ms (full jitter).
+            retry_backoff: Duration::from_millis(50),
+            // Retries add at most 20 % load over the budget window.
+            retry_budget_ratio: 0.2,
+            breaker: BreakerConfig {
+                // Five failed calls in a row open it.
+                consecutive_failures: 5,
+                // Or half of the calls failing...
+                failure_rate: 0.5,
+                // ...once at least 20 calls were seen...
+                min_calls: 20,
+                // ...over the last 10 s.
+                window: Duration::from_secs(10),
+                // 5 s before probing.
+                open_for: Duration::from_secs(5),
+                // Two probes at a time; two successes close it.
+                probes: 2,
+            },
+            // Unknown service: assume answers may depend on the caller.
+            cache_scope: CacheScope::Off,
+            // Not cached (see scope).
+            cache_ttl: Duration::ZERO,
+            // Nothing to serve stale.
+            stale_if_error: Duration::ZERO,
+            // A small store in case config enables caching.
+            cache_max_entries: 1_000,
+            // 4 MiB body cap.
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Per-request batch loader of users by id.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::Loader;
+
+use super::{model::User, Users};
+use crate::{
+    context::RequestContext,
+    services::{support::LoadError, upstream::Fetched},
+};
+
+/// Loads users by id with `GET /users?ids=` (100 ids a call), carrying the
+/// request's identity headers.
+pub struct UsersById {
+    /// The request whose caller and deadline every call carries.
+    pub ctx: Arc<RequestContext>,
+    /// The service client.
+    pub users: Users,
+}
+
+impl Loader<String> for UsersById {
+    type Value = Fetched<Arc<User>>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let fetched = self.users.by_ids(&self.ctx, keys).await.map_err(Arc::new)?;
+        let stale = fetched.stale;
+        Ok(fetched
+            .value
+            .into_iter()
+            .map(|u| {
+                let value = Arc::new(u);
+                (value.id.clone(), Fetched { value, stale })
+            })
+            .collect())
+    }
+}

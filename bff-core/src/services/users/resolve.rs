@@ -1,0 +1,43 @@
+//! GraphQL-facing fetches of users: context → loader → mapped error.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Result};
+
+use super::model::User;
+use crate::services::support::{clamp, gql, loaders, take};
+
+/// Largest page the admin list asks for.
+const MAX_PAGE: u32 = 100;
+
+/// One user by id (batched with every other user lookup of the request);
+/// `None` for an unknown id.
+pub async fn by_id(ctx: &Context<'_>, id: &str) -> Result<Option<Arc<User>>> {
+    let l = loaders(ctx)?;
+    let found = l
+        .users_by_id()
+        .load_one(id.to_string())
+        .await
+        .map_err(|e| gql(&e))?;
+    Ok(found.map(|f| take(ctx, l, f)))
+}
+
+/// A page of users (admin list), in the service's order.
+pub async fn list(ctx: &Context<'_>, limit: i32, offset: i32) -> Result<Vec<Arc<User>>> {
+    let l = loaders(ctx)?;
+    let limit = clamp(limit, MAX_PAGE);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let fetched = l
+        .clients()
+        .users
+        .list(l.context(), limit, clamp(offset, u32::MAX))
+        .await
+        .map_err(|e| gql(&e))?;
+    Ok(take(
+        ctx,
+        l,
+        fetched.map(|v| v.into_iter().map(Arc::new).collect()),
+    ))
+}

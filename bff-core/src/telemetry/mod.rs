@@ -1,0 +1,136 @@
+//! Logging, metrics and the one list of metric names.
+//!
+//! Metrics go through the `metrics` facade (cheap on the hot path: a
+//! registered handle is an atomic add) into one process-wide Prometheus
+//! recorder, rendered by every client's `GET /metrics`. Names live in
+//! [`metrics`] (edge) and [`names`] (upstream layer) and are documented in
+//! the README.
+
+pub mod metrics;
+pub mod names;
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::config::{LogFormat, TelemetryConfig};
+
+static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder (once; later calls are no-ops).
+///
+/// Duration histograms get real buckets (not summaries) so Prometheus can
+/// aggregate quantiles across replicas.
+pub fn install_metrics_recorder() -> Option<&'static PrometheusHandle> {
+    RECORDER
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
+            let cost_buckets = [
+                1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Prefix("bff_cost".into()), &cost_buckets)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Prefix("bff_budget".into()), &cost_buckets)
+                });
+            match builder.and_then(|b| b.install_recorder()) {
+                Ok(handle) => {
+                    metrics::describe_all();
+                    Some(handle)
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The text exposition of every metric (empty if no recorder could be installed).
+pub fn render_metrics() -> String {
+    install_metrics_recorder().map_or_else(String::new, PrometheusHandle::render)
+}
+
+/// Keeps the trace exporter alive; dropping it flushes spans not yet sent.
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("otlp", &self.provider.is_some())
+            .finish()
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Initialises logs and traces, once per process (later calls do nothing).
+///
+/// - Logs: `RUST_LOG` filter (default `info`), human lines or JSON
+///   (`telemetry.log_format`). Tokens never reach a log: the edge marks
+///   `Authorization` sensitive and no span records a header value.
+/// - Traces: exported over OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT`
+///   is set (the exporter reads the standard `OTEL_*` variables itself;
+///   `OTEL_SERVICE_NAME` defaults to `service_name`). Without it no exporter
+///   is built and spans cost only what the log filter lets through.
+pub fn init(cfg: &TelemetryConfig, service_name: &str) -> TelemetryGuard {
+    use tracing_subscriber::{
+        fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer,
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = match cfg.log_format {
+        LogFormat::Human => fmt::layer().with_target(false).boxed(),
+        LogFormat::Json => fmt::layer().json().with_current_span(true).boxed(),
+    };
+    let provider = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .filter(|v| !v.is_empty())
+        .and_then(|_| otlp_provider(service_name));
+    let traces = provider.as_ref().map(|p| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(p.tracer("bff"))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(traces)
+        .try_init();
+    TelemetryGuard { provider }
+}
+
+fn otlp_provider(service_name: &str) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+    {
+        Ok(e) => e,
+        Err(err) => {
+            eprintln!("OTLP trace export disabled: {err}");
+            return None;
+        }
+    };
+    let name = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service_name.to_string());
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(name)
+        .build();
+    Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    )
+}

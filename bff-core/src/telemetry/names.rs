@@ -1,0 +1,92 @@
+//! The one list of metric names emitted by the upstream layer.
+//!
+//! Names follow `bff_<noun>_<unit>`; every metric carries a `service` label
+//! (the REST service's own name). The lead installs the Prometheus recorder;
+//! until then the `metrics` macros are no-ops, so emitting is always safe.
+
+/// Counter: HTTP attempts sent to a service (retries included). Labels: `service`.
+pub const UPSTREAM_REQUESTS_TOTAL: &str = "bff_upstream_requests_total";
+
+/// Histogram: duration of one HTTP attempt in seconds (headers and body read).
+/// Labels: `service`.
+pub const UPSTREAM_REQUEST_DURATION_SECONDS: &str = "bff_upstream_request_duration_seconds";
+
+/// Counter: failed calls by kind (`timeout`, `unavailable`, `status`,
+/// `invalid_body`, `too_large`, `breaker_open`, `not_configured`).
+/// Labels: `service`, `kind`.
+pub const UPSTREAM_ERRORS_TOTAL: &str = "bff_upstream_errors_total";
+
+/// Counter: retries sent (attempts after the first). Labels: `service`.
+pub const UPSTREAM_RETRIES_TOTAL: &str = "bff_upstream_retries_total";
+
+/// Counter: retries refused because the service's retry budget was spent.
+/// Labels: `service`.
+pub const UPSTREAM_RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "bff_upstream_retry_budget_exhausted_total";
+
+/// Gauge: breaker state (0 closed, 1 open, 2 half-open). Labels: `service`.
+pub const BREAKER_STATE: &str = "bff_breaker_state";
+
+/// Counter: breaker transitions. Labels: `service`, `from`, `to`.
+pub const BREAKER_TRANSITIONS_TOTAL: &str = "bff_breaker_transitions_total";
+
+/// Counter: cache lookups by outcome (`hit`, `miss`, `stale`, `coalesced`).
+/// Labels: `service`, `event`.
+pub const CACHE_EVENTS_TOTAL: &str = "bff_cache_events_total";
+
+/// Counter: present-but-bad bearer tokens (the request got a 401), by
+/// reason (`expired`, `signature`, `algorithm`, ...). Labels: `reason`.
+pub const AUTH_FAILURES_TOTAL: &str = "bff_auth_failures_total";
+
+/// Counter: fields refused by an auth directive or an ownership rule.
+/// Labels: `code` (`UNAUTHENTICATED`, `FORBIDDEN`).
+pub const AUTHZ_DENIALS_TOTAL: &str = "bff_authz_denials_total";
+
+/// The `reason` label key of [`AUTH_FAILURES_TOTAL`].
+pub const LABEL_REASON: &str = "reason";
+/// The `code` label key of [`AUTHZ_DENIALS_TOTAL`].
+pub const LABEL_CODE: &str = "code";
+
+/// The `service` label key.
+pub const LABEL_SERVICE: &str = "service";
+/// The `kind` label key of [`UPSTREAM_ERRORS_TOTAL`].
+pub const LABEL_KIND: &str = "kind";
+/// The `event` label key of [`CACHE_EVENTS_TOTAL`].
+pub const LABEL_EVENT: &str = "event";
+
+/// Registers the help text of every upstream metric (called from
+/// [`super::metrics::describe_all`]).
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        UPSTREAM_REQUESTS_TOTAL,
+        "HTTP attempts sent to a REST service (retries included)"
+    );
+    describe_histogram!(
+        UPSTREAM_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one HTTP attempt to a REST service"
+    );
+    describe_counter!(UPSTREAM_ERRORS_TOTAL, "Failed upstream calls by kind");
+    describe_counter!(UPSTREAM_RETRIES_TOTAL, "Retries sent to a REST service");
+    describe_counter!(
+        UPSTREAM_RETRY_BUDGET_EXHAUSTED_TOTAL,
+        "Retries refused because the service's retry budget was spent"
+    );
+    describe_gauge!(
+        BREAKER_STATE,
+        "Circuit breaker state: 0 closed, 1 open, 2 half-open"
+    );
+    describe_counter!(BREAKER_TRANSITIONS_TOTAL, "Circuit breaker transitions");
+    describe_counter!(
+        AUTH_FAILURES_TOTAL,
+        "Bearer tokens refused (HTTP 401) by reason"
+    );
+    describe_counter!(
+        AUTHZ_DENIALS_TOTAL,
+        "Fields refused by an auth directive or ownership rule, by code"
+    );
+    describe_counter!(
+        CACHE_EVENTS_TOTAL,
+        "Response cache lookups by outcome (hit, miss, stale, coalesced)"
+    );
+}

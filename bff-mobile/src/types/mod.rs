@@ -1,0 +1,96 @@
+//! One file per GraphQL type of the mobile schema, and the text and page
+//! helpers they share.
+
+mod feed_item;
+mod home;
+mod order_summary;
+mod product_card;
+mod user_summary;
+
+pub use self::{
+    feed_item::FeedItem,
+    home::Home,
+    order_summary::{OrderStatus, OrderSummary},
+    product_card::ProductCard,
+    user_summary::UserSummary,
+};
+
+/// Longest `summary` the app draws (CONTRACT §5), ellipsis included.
+pub const SUMMARY_MAX_CHARS: usize = 100;
+
+/// Clamps a client's `first` argument to what a page may hold.
+pub(crate) fn page(first: i32, max: i32) -> usize {
+    usize::try_from(first.clamp(0, max)).unwrap_or(0)
+}
+
+/// Shortens `text` to at most [`SUMMARY_MAX_CHARS`] characters, cutting at
+/// a word boundary and marking the cut with `…`. Whitespace runs collapse
+/// to one space, so the phone never draws stray line breaks.
+pub fn summarize(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let full = words.join(" ");
+    if full.chars().count() <= SUMMARY_MAX_CHARS {
+        return full;
+    }
+    let budget = SUMMARY_MAX_CHARS - 1; // room for the ellipsis
+    let mut out = String::new();
+    for word in &words {
+        let extra = usize::from(!out.is_empty()) + word.chars().count();
+        if out.chars().count() + extra > budget {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        // One word longer than the budget: no boundary to cut at.
+        out = full.chars().take(budget).collect();
+    }
+    let trimmed = out.trim_end_matches(|c: char| c.is_ascii_punctuation() && c != '?' && c != '!');
+    let mut out = if trimmed.is_empty() {
+        out.clone()
+    } else {
+        trimmed.to_string()
+    };
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_kept() {
+        assert_eq!(summarize("A  fine\nchair."), "A fine chair.");
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_word_boundary() {
+        let text = "word ".repeat(40);
+        let s = summarize(&text);
+        assert!(s.chars().count() <= SUMMARY_MAX_CHARS, "{s}");
+        assert!(s.ends_with("word…"), "{s}");
+        let long = format!("{} tail", "x".repeat(150));
+        let s = summarize(&long);
+        assert_eq!(s.chars().count(), SUMMARY_MAX_CHARS);
+        let multibyte = "é".repeat(30) + " " + &"ü".repeat(80);
+        let s = summarize(&multibyte);
+        assert_eq!(s, format!("{}…", "é".repeat(30)));
+    }
+
+    #[test]
+    fn trailing_punctuation_before_the_cut_goes() {
+        let text = format!("{}, and then some more words follow here", "a".repeat(95));
+        assert_eq!(summarize(&text), format!("{}…", "a".repeat(95)));
+    }
+
+    #[test]
+    fn pages_are_clamped() {
+        assert_eq!(page(-3, 20), 0);
+        assert_eq!(page(500, 20), 20);
+    }
+}

@@ -1,0 +1,63 @@
+//! `demo-services`: the demo REST services alone, until Ctrl-C.
+
+use std::{collections::HashMap, net::IpAddr};
+
+use clap::Parser;
+use demo_services::{DemoOptions, DemoServices, ServiceName, DEFAULT_SEED};
+
+#[derive(Parser)]
+#[command(
+    name = "demo-services",
+    about = "The demo shop's REST services with fault injection"
+)]
+struct Cli {
+    /// First port: users = base, products = base + 1, ... (0 = ephemeral).
+    #[arg(long, default_value_t = 7001)]
+    base_port: u16,
+    /// Interface to listen on (0.0.0.0 in a container).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Data seed (same seed, same data).
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Instances of a service, e.g. `--instances products=3` (repeatable).
+    #[arg(long = "instances", value_parser = parse_instances)]
+    instances: Vec<(ServiceName, usize)>,
+}
+
+fn parse_instances(s: &str) -> Result<(ServiceName, usize), String> {
+    let (name, n) = s
+        .split_once('=')
+        .ok_or_else(|| "expected SERVICE=N, e.g. products=3".to_string())?;
+    let service = ServiceName::ALL
+        .into_iter()
+        .find(|s| s.as_str() == name)
+        .ok_or_else(|| format!("unknown service `{name}`"))?;
+    let n: usize = n.parse().map_err(|_| format!("`{n}` is not a number"))?;
+    if n == 0 || n > 16 {
+        return Err("instances must be between 1 and 16".into());
+    }
+    Ok((service, n))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let options = DemoOptions {
+        base_port: cli.base_port,
+        host: cli.host,
+        instances: cli.instances.into_iter().collect::<HashMap<_, _>>(),
+        seed: cli.seed,
+    };
+    let demo = DemoServices::start_with(options).await?;
+    for name in ServiceName::ALL {
+        println!(
+            "{:<16} {}",
+            name.as_str(),
+            demo.instance_urls(name).join(", ")
+        );
+    }
+    tokio::signal::ctrl_c().await?;
+    demo.shutdown().await;
+    Ok(())
+}

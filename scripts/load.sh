@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Load test on loopback: the demo services and the gateway as separate
+# release processes, wrk as the load generator, everything on this machine.
+#
+# For each operation it reports requests/s, p50/p99 latency, upstream calls
+# per operation (from the demo services' /_control/stats), the gateway's own
+# CPU milliseconds per 1,000 operations (utime+stime from /proc) and its peak
+# RSS. Every request carries one of 200 tokens (users u1..u200) in rotation,
+# and the product page rotates over 1,000 products, so nothing is trivially
+# cached per caller or per page.
+#
+# Usage: scripts/load.sh [DURATION_SECONDS] [CONNECTIONS]   (defaults 10, 32)
+# Needs: wrk (apt-get install wrk), python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+CONNECTIONS="${2:-32}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+
+cargo build -q --release -p bff --bin bff
+cargo build -q --release -p demo-services --bin demo-services
+BIN="$TARGET/release"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_base() { python3 - <<'EOF'
+import socket
+for base in range(17001, 60000, 10):
+    ok = True
+    for p in range(base, base + 7):
+        s = socket.socket()
+        try: s.bind(("127.0.0.1", p))
+        except OSError: ok = False
+        finally: s.close()
+    if ok: print(base); break
+EOF
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+BASE=$(free_base)
+"$BIN/demo-services" --base-port "$BASE" >"$WORK/demo.log" 2>&1 &
+PIDS+=($!)
+SERVICES=(users products orders reviews inventory recommendations shipping)
+for i in "${!SERVICES[@]}"; do
+  name=${SERVICES[$i]}
+  export "BFF_UPSTREAM_${name^^}=http://127.0.0.1:$((BASE + i))"
+done
+WEB=$(free_port); MOBILE=$(free_port); ADMIN=$(free_port)
+export BFF_WEB_ADDR=127.0.0.1:$WEB BFF_MOBILE_ADDR=127.0.0.1:$MOBILE BFF_ADMIN_ADDR=127.0.0.1:$ADMIN
+export BFF_JWT_SECRET="load-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+# One load generator is one "caller" per token: budgets would throttle it.
+export BFF_COST__BUDGET__ENABLED=false BFF_COST__FLOOD__ENABLED=false
+export RUST_LOG=warn
+"$BIN/bff" >"$WORK/bff.log" 2>&1 &
+BFF_PID=$!
+PIDS+=($BFF_PID)
+for port in $WEB $MOBILE $ADMIN $BASE; do
+  for _ in $(seq 1 100); do
+    "$BIN/bff" healthcheck "http://127.0.0.1:$port/$([ "$port" = "$BASE" ] && echo health || echo healthz)" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+done
+
+# Tokens for u1..u200, as a Lua table.
+{
+  echo "tokens = {"
+  for i in $(seq 1 200); do
+    printf '"%s",\n' "$("$BIN/bff" token --sub "u$i" --role customer --tier enterprise --ttl 2h)"
+  done
+  echo "}"
+} >"$WORK/tokens.lua"
+
+body() { python3 -c 'import json,sys; print(json.dumps({"query": open(sys.argv[1]).read(), "variables": json.loads(sys.argv[2])}))' "$1" "$2"; }
+
+run() { # name port body-file [rotate-products]
+  local name=$1 port=$2 bodyfile=$3 rotate=${4:-}
+  cat >"$WORK/script.lua" <<EOF
+dofile("$WORK/tokens.lua")
+local f = io.open("$bodyfile"); local body = f:read("*a"); f:close()
+local i = 0
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+request = function()
+  i = i + 1
+  wrk.headers["authorization"] = "Bearer " .. tokens[(i % #tokens) + 1]
+  local b = body
+  if "$rotate" ~= "" then b = string.gsub(body, "__ID__", "p" .. ((i % 1000) + 1)) end
+  return wrk.format(nil, "/graphql", nil, b)
+end
+response = function(status, headers, body)
+  if status ~= 200 then errors_seen = (errors_seen or 0) + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %.0f %.0f %d\n", summary.requests,
+    latency:percentile(50), latency:percentile(99), summary.errors.status))
+end
+EOF
+  for i in "${!SERVICES[@]}"; do curl -s -X POST "http://127.0.0.1:$((BASE + i))/_control/reset" >/dev/null; done
+  if [ "$name" = "web dashboard, 5 ms upstream latency" ]; then
+    for i in "${!SERVICES[@]}"; do
+      curl -s -X PUT "http://127.0.0.1:$((BASE + i))/_control/faults" -H 'content-type: application/json' -d '{"latencyMs": 5}' >/dev/null
+    done
+  fi
+  local before after
+  before=$(awk '{print $14 + $15}' /proc/$BFF_PID/stat)
+  local out
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/script.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+  after=$(awk '{print $14 + $15}' /proc/$BFF_PID/stat)
+  local calls=0
+  for i in "${!SERVICES[@]}"; do
+    n=$(curl -s "http://127.0.0.1:$((BASE + i))/_control/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+    calls=$((calls + n))
+  done
+  read -r _ reqs p50 p99 bad <<<"$out"
+  local tck; tck=$(getconf CLK_TCK)
+  python3 - "$name" "$reqs" "$p50" "$p99" "$bad" "$calls" "$before" "$after" "$tck" "$DURATION" <<'EOF'
+import sys
+name, reqs, p50, p99, bad, calls, before, after, tck, dur = sys.argv[1:]
+reqs = int(reqs); cpu_ms = (int(after) - int(before)) * 1000 / int(tck)
+print(f"| {name} | {reqs / int(dur):,.0f} | {float(p50)/1000:.2f} | {float(p99)/1000:.2f} | "
+      f"{int(calls) / max(reqs, 1):.2f} | {cpu_ms * 1000 / max(reqs, 1):,.0f} | {bad} |")
+EOF
+}
+
+body bff-web/operations/product_page.graphql '{"id": "__ID__"}' >"$WORK/product_page.json"
+body bff-web/operations/dashboard.graphql '{}' >"$WORK/dashboard.json"
+echo
+echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${DURATION}s per row, $CONNECTIONS connections, wrk -t1"
+echo
+echo "| operation | req/s | p50 ms | p99 ms | upstream calls/op | gateway CPU ms per 1k ops | non-200 |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+run "web product page" "$WEB" "$WORK/product_page.json" rotate
+run "web dashboard" "$WEB" "$WORK/dashboard.json"
+if [ -f bff-mobile/operations/home.graphql ]; then
+  body bff-mobile/operations/home.graphql '{}' >"$WORK/home.json"
+  run "mobile home" "$MOBILE" "$WORK/home.json"
+fi
+run "web dashboard, 5 ms upstream latency" "$WEB" "$WORK/dashboard.json"
+echo
+echo "gateway peak RSS: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$BFF_PID/status)"

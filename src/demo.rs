@@ -1,0 +1,184 @@
+//! The demo `cargo run` starts: embedded demo services, a random HS256
+//! secret, and tokens for the three kinds of caller.
+//!
+//! Kept in the library (not in `main.rs`) so the integration tests start the
+//! demo exactly as `cargo run` does and check what it prints.
+
+use std::time::Duration;
+
+use bff_core::{
+    auth::caller::{Role, Tier},
+    config::{Config, Secret},
+    context::ClientKind,
+};
+use demo_services::{DemoOptions, DemoServices, ServiceName};
+use serde::Serialize;
+
+/// How long the printed demo tokens stay valid.
+pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// A caller of the demo, with the token printed for it.
+#[derive(Debug, Clone)]
+pub struct DemoCaller {
+    /// `customer`, `support` or `admin`.
+    pub label: &'static str,
+    pub claims: DevClaims,
+    pub token: String,
+}
+
+/// The claims of a development token (what `bff token` mints).
+#[derive(Debug, Clone)]
+pub struct DevClaims {
+    pub sub: String,
+    pub roles: Vec<Role>,
+    pub scopes: Vec<String>,
+    pub tier: Option<Tier>,
+    pub ttl: Duration,
+}
+
+#[derive(Serialize)]
+struct WireClaims<'a> {
+    sub: &'a str,
+    roles: Vec<&'static str>,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<&'static str>,
+    iat: u64,
+    exp: u64,
+}
+
+/// Signs `claims` with the HS256 `secret`.
+pub fn mint_hs256(secret: &str, claims: &DevClaims) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let wire = WireClaims {
+        sub: &claims.sub,
+        roles: claims.roles.iter().map(|r| r.as_str()).collect(),
+        scope: claims.scopes.join(" "),
+        tier: claims.tier.map(Tier::as_str),
+        iat: now,
+        exp: now + claims.ttl.as_secs(),
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &wire,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+}
+
+/// The three demo callers: a pro customer who may order and review, a
+/// support agent and an admin (users `u1`, `u2`, `u3` of the demo data).
+pub fn demo_claims() -> [(&'static str, DevClaims); 3] {
+    let claims = |sub: &str, role: Role, scopes: &[&str], tier: Tier| DevClaims {
+        sub: sub.to_string(),
+        roles: vec![role],
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        tier: Some(tier),
+        ttl: DEMO_TOKEN_TTL,
+    };
+    [
+        (
+            "customer",
+            claims(
+                "u1",
+                Role::Customer,
+                &["orders:write", "reviews:write"],
+                Tier::Pro,
+            ),
+        ),
+        (
+            "support",
+            claims("u2", Role::Support, &[], Tier::Enterprise),
+        ),
+        (
+            "admin",
+            claims(
+                "u3",
+                Role::Admin,
+                &["orders:write", "reviews:write"],
+                Tier::Enterprise,
+            ),
+        ),
+    ]
+}
+
+/// What [`prepare`] set up.
+#[derive(Debug)]
+pub struct Demo {
+    /// The embedded services, when no upstream was configured.
+    pub services: Option<DemoServices>,
+    /// The demo callers and their tokens (empty without an HS256 secret).
+    pub callers: Vec<DemoCaller>,
+}
+
+/// Readies `config` for the demo: starts the embedded demo services when no
+/// upstream URL is configured (on `base_port`, or ephemeral ports when it is
+/// taken or 0), generates a random HS256 secret when no key is configured,
+/// mints the demo tokens and prefills GraphiQL with the right one per client.
+pub async fn prepare(config: &mut Config, base_port: u16) -> std::io::Result<Demo> {
+    let services = if config.services.none_configured() {
+        let mut options = DemoOptions {
+            base_port,
+            ..DemoOptions::default()
+        };
+        let started = match DemoServices::start_with(options.clone()).await {
+            Ok(s) => s,
+            Err(err) if base_port != 0 => {
+                tracing::warn!(%err, base_port, "demo ports taken; using ephemeral ports");
+                options.base_port = 0;
+                DemoServices::start_with(options).await?
+            }
+            Err(err) => return Err(err),
+        };
+        for name in ServiceName::ALL {
+            if let Some(svc) = config.services.get_mut(name.as_str()) {
+                svc.url = Some(started.url(name));
+            }
+        }
+        Some(started)
+    } else {
+        None
+    };
+
+    if !config.auth.has_key() {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::rng().random();
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        config.auth.jwt_secret = Some(Secret(secret));
+    }
+    let mut callers = Vec::new();
+    if let Some(secret) = config.auth.jwt_secret.clone() {
+        for (label, claims) in demo_claims() {
+            if let Ok(token) = mint_hs256(secret.expose(), &claims) {
+                callers.push(DemoCaller {
+                    label,
+                    claims,
+                    token,
+                });
+            }
+        }
+    }
+    let token_for = |label: &str| {
+        callers
+            .iter()
+            .find(|c| c.label == label)
+            .map(|c| c.token.clone())
+    };
+    for (kind, label) in [
+        (ClientKind::Web, "customer"),
+        (ClientKind::Mobile, "customer"),
+        (ClientKind::Admin, "admin"),
+    ] {
+        let client = config.clients.get_mut(kind);
+        if client.playground_headers.is_none() {
+            if let Some(token) = token_for(label) {
+                client.playground_headers = Some(
+                    serde_json::json!({ "Authorization": format!("Bearer {token}") }).to_string(),
+                );
+            }
+        }
+    }
+    Ok(Demo { services, callers })
+}

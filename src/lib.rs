@@ -1,0 +1,104 @@
+//! The gateway as a library: start all three clients on one shared runtime.
+//!
+//! `src/main.rs` (the `bff` binary: demo runner and CLI) and the integration
+//! tests both start the gateway through [`start`], so what the tests exercise
+//! is exactly what `cargo run` serves.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use bff_core::{
+    config::{Config, ConfigError},
+    context::ClientKind,
+    runtime::Runtime,
+    server::{self, ClientApp, ClientSchema, ServeHandle},
+};
+
+/// The three clients, running.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The runtime they share (breakers, caches, budgets).
+    pub runtime: Arc<Runtime>,
+    /// Running servers, in the order web, mobile, admin.
+    pub servers: Vec<(ClientKind, ServeHandle)>,
+}
+
+impl Gateway {
+    /// The bound address of one client.
+    pub fn addr(&self, kind: ClientKind) -> Option<SocketAddr> {
+        self.servers
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, h)| h.addr)
+    }
+
+    /// Stops every client gracefully.
+    pub async fn shutdown(self) {
+        for (_, handle) in self.servers {
+            handle.shutdown().await;
+        }
+    }
+
+    /// Waits until every client has stopped.
+    pub async fn wait(self) {
+        for (_, handle) in self.servers {
+            handle.wait().await;
+        }
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub mod demo;
+
+/// The schema of one client.
+pub fn client_schema(kind: ClientKind) -> ClientSchema {
+    match kind {
+        ClientKind::Web => bff_web::client_schema(),
+        ClientKind::Mobile => bff_mobile::client_schema(),
+        ClientKind::Admin => bff_admin::client_schema(),
+    }
+}
+
+/// Starts web, mobile and admin on the addresses of `config.clients`, each
+/// stopping when `shutdown` completes (or its handle is stopped).
+pub async fn start(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Gateway, StartError> {
+    let runtime = Runtime::new(config).await?;
+    let shutdown = futures_shared(shutdown);
+    let mut servers = Vec::new();
+    for kind in ClientKind::ALL {
+        let addr = runtime.config.clients.get(kind).addr;
+        let app = ClientApp::new(client_schema(kind), runtime.clone())?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let stop = shutdown.clone();
+        let handle = server::serve(listener, server::router(app), runtime.clone(), async move {
+            let _ = stop.await;
+        })
+        .map_err(|source| StartError::Listen { addr, source })?;
+        servers.push((kind, handle));
+    }
+    Ok(Gateway { runtime, servers })
+}
+
+/// A shutdown future every client can wait on.
+fn futures_shared(
+    fut: impl std::future::Future<Output = ()> + Send + 'static,
+) -> futures::future::Shared<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+    use futures::FutureExt;
+    let boxed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = Box::pin(fut);
+    boxed.shared()
+}

@@ -1,0 +1,272 @@
+//! `bff`: the demo runner and CLI.
+//!
+//! - `bff` (what `cargo run` starts): the embedded demo REST services when no
+//!   upstream is configured, then web, mobile and admin on one shared runtime;
+//!   prints URLs and a bearer token per kind of caller.
+//! - `bff token ...`: mints an HS256 development token with `BFF_JWT_SECRET`.
+//! - `bff healthcheck URL`: exits 0 when `URL` answers 2xx (for container
+//!   health checks: the image has no curl).
+//!
+//! Every configuration error exits with code 2 and names the key and source.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use bff::demo::{self, DevClaims};
+use bff_core::{
+    auth::caller::{Role, Tier},
+    config::Config,
+    context::ClientKind,
+    standalone::{shutdown_signal, CONFIG_ERROR_EXIT},
+};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bff",
+    version,
+    about = "GraphQL Backend-for-Frontend gateway (demo runner)"
+)]
+struct Cli {
+    /// TOML configuration file (also `BFF_CONFIG`); `BFF_*` variables override it.
+    #[arg(long, env = "BFF_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// First port of the embedded demo services (users; products +1, ...).
+    /// 0 = ephemeral ports. Falls back to ephemeral ports when taken.
+    #[arg(long, default_value_t = 7001)]
+    demo_base_port: u16,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Mints an HS256 development token (needs `BFF_JWT_SECRET` or `auth.jwt_secret`).
+    Token {
+        #[arg(long, default_value = "u1")]
+        sub: String,
+        /// `customer`, `support` or `admin`; repeatable.
+        #[arg(long = "role", default_value = "customer")]
+        roles: Vec<String>,
+        /// An OAuth2 scope, e.g. `orders:write`; repeatable.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// `free`, `pro` or `enterprise`.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Lifetime, e.g. `1h`, `30m`.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Exits 0 when the URL answers 2xx within 2 seconds, 1 otherwise.
+    Healthcheck { url: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        return healthcheck(url);
+    }
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("bff: {err}");
+            return ExitCode::from(CONFIG_ERROR_EXIT);
+        }
+    };
+    match cli.command {
+        Some(Command::Token {
+            sub,
+            roles,
+            scopes,
+            tier,
+            ttl,
+        }) => token(&config, sub, &roles, scopes, tier.as_deref(), &ttl),
+        Some(Command::Healthcheck { .. }) => ExitCode::SUCCESS,
+        None => {
+            let _telemetry = bff_core::telemetry::init(&config.telemetry, "bff");
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!("bff: cannot start the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(run_demo(&mut config, cli.demo_base_port))
+        }
+    }
+}
+
+async fn run_demo(config: &mut Config, demo_base_port: u16) -> ExitCode {
+    let demo = match demo::prepare(config, demo_base_port).await {
+        Ok(d) => d,
+        Err(err) => {
+            eprintln!("bff: cannot start the demo services: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateway = match bff::start(config.clone(), shutdown_signal()).await {
+        Ok(g) => g,
+        Err(bff::StartError::Config(err)) => {
+            eprintln!("bff: {err}");
+            return ExitCode::from(CONFIG_ERROR_EXIT);
+        }
+        Err(err) => {
+            eprintln!("bff: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print_banner(&gateway, &demo, config);
+    gateway.wait().await;
+    if let Some(services) = demo.services {
+        services.shutdown().await;
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
+    println!();
+    println!("GraphQL BFF gateway is up.");
+    println!();
+    for kind in ClientKind::ALL {
+        if let Some(addr) = gateway.addr(kind) {
+            println!(
+                "  {:<7} GraphQL  http://{addr}/graphql   GraphiQL  http://{addr}/",
+                kind.as_str()
+            );
+        }
+    }
+    println!();
+    match &demo.services {
+        Some(services) => {
+            println!("  demo REST services (embedded):");
+            for (name, url) in services.urls() {
+                println!("    {:<16} {url}", name.as_str());
+            }
+        }
+        None => println!("  upstream services: as configured"),
+    }
+    if demo.callers.is_empty() {
+        println!();
+        println!("  (no HS256 secret: tokens come from your identity provider)");
+    } else {
+        println!();
+        println!("  bearer tokens (valid 12 h; GraphiQL is prefilled: customer on web/mobile, admin on admin):");
+        for caller in &demo.callers {
+            let c = &caller.claims;
+            println!(
+                "    {:<9} sub={} scopes=[{}]\n      {}",
+                caller.label,
+                c.sub,
+                c.scopes.join(" "),
+                caller.token
+            );
+        }
+        if let (Some(addr), Some(customer)) = (
+            gateway.addr(ClientKind::Web),
+            demo.callers.iter().find(|c| c.label == "customer"),
+        ) {
+            println!();
+            println!("  try:");
+            println!(
+                "    curl -s http://{addr}/graphql -H 'content-type: application/json' \\\n      -H 'authorization: Bearer {}' \\\n      -d '{{\"query\":\"{{ me {{ name orders(first: 2) {{ id total {{ formatted }} }} }} }}\"}}'",
+                customer.token
+            );
+        }
+    }
+    if config.redis_url.is_some() {
+        println!();
+        println!("  cost budgets: Redis");
+    }
+    println!();
+    println!("Ctrl-C stops everything (in-flight requests drain first).");
+}
+
+fn token(
+    config: &Config,
+    sub: String,
+    roles: &[String],
+    scopes: Vec<String>,
+    tier: Option<&str>,
+    ttl: &str,
+) -> ExitCode {
+    let Some(secret) = &config.auth.jwt_secret else {
+        eprintln!("bff token: no HS256 secret: set BFF_JWT_SECRET (or auth.jwt_secret)");
+        return ExitCode::from(CONFIG_ERROR_EXIT);
+    };
+    let mut parsed_roles = Vec::new();
+    for role in roles {
+        match Role::parse(role) {
+            Some(r) => parsed_roles.push(r),
+            None => {
+                eprintln!("bff token: unknown role `{role}` (customer, support, admin)");
+                return ExitCode::from(CONFIG_ERROR_EXIT);
+            }
+        }
+    }
+    let tier = match tier {
+        None => None,
+        Some("free") => Some(Tier::Free),
+        Some("pro") => Some(Tier::Pro),
+        Some("enterprise") => Some(Tier::Enterprise),
+        Some(other) => {
+            eprintln!("bff token: unknown tier `{other}` (free, pro, enterprise)");
+            return ExitCode::from(CONFIG_ERROR_EXIT);
+        }
+    };
+    let ttl = match bff_core::config::parse_duration(ttl) {
+        Ok(d) => d,
+        Err(err) => {
+            eprintln!("bff token: --ttl: {err}");
+            return ExitCode::from(CONFIG_ERROR_EXIT);
+        }
+    };
+    let claims = DevClaims {
+        sub,
+        roles: parsed_roles,
+        scopes,
+        tier,
+        ttl,
+    };
+    match demo::mint_hs256(secret.expose(), &claims) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("bff token: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(url: &str) -> ExitCode {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    rt.block_on(async {
+        let client = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+        {
+            Ok(c) => c,
+            Err(_) => return ExitCode::FAILURE,
+        };
+        match client.get(url).send().await {
+            Ok(resp) if resp.status().is_success() => ExitCode::SUCCESS,
+            Ok(resp) => {
+                eprintln!("{url}: {}", resp.status());
+                ExitCode::FAILURE
+            }
+            Err(err) => {
+                eprintln!("{url}: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

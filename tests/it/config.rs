@@ -1,0 +1,101 @@
+//! Configuration: the example file parses, bad values name key and source,
+//! and the binary exits with code 2 on a bad configuration.
+
+use std::io::Write;
+
+use bff_core::config::Config;
+
+#[test]
+fn the_example_config_parses() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/bff.example.toml"
+    ))
+    .expect("config/bff.example.toml exists");
+    let config = Config::from_toml_str(&text).expect("the example config is valid");
+    assert_eq!(config.clients.web.addr.port(), 4001);
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable_and_key() {
+    let env = vec![(
+        "BFF_SERVER__BODY_LIMIT_BYTES".to_string(),
+        "lots".to_string(),
+    )];
+    let err = Config::load_with_env(None, env)
+        .expect_err("a bad value is refused")
+        .to_string();
+    assert!(err.contains("server.body_limit_bytes"), "{err}");
+    assert!(err.contains("BFF_SERVER__BODY_LIMIT_BYTES"), "{err}");
+}
+
+#[test]
+fn contract_variables_set_their_keys() {
+    let env = vec![
+        (
+            "BFF_UPSTREAM_USERS".to_string(),
+            "http://127.0.0.1:7001".to_string(),
+        ),
+        ("BFF_WEB_ADDR".to_string(), "127.0.0.1:5001".to_string()),
+        ("BFF_JWT_SECRET".to_string(), "12345".to_string()),
+        (
+            "BFF_REDIS_URL".to_string(),
+            "redis://127.0.0.1:6379".to_string(),
+        ),
+        ("BFF_SERVER__MAX_BATCH_SIZE".to_string(), "3".to_string()),
+    ];
+    let config = Config::load_with_env(None, env).expect("valid");
+    assert_eq!(
+        config.services.users.url.as_deref(),
+        Some("http://127.0.0.1:7001")
+    );
+    assert_eq!(config.clients.web.addr.port(), 5001);
+    // A numeric-looking secret stays a string.
+    assert_eq!(
+        config.auth.jwt_secret.as_ref().map(|s| s.expose()),
+        Some("12345")
+    );
+    assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+    assert_eq!(config.server.max_batch_size, 3);
+    // The secret never shows in Debug output.
+    assert!(!format!("{config:?}").contains("12345"));
+}
+
+#[test]
+fn unknown_keys_in_the_file_are_refused_with_the_file_named() {
+    let mut file = tempfile();
+    writeln!(file.1, "[server]\nbody_limit = 10").unwrap();
+    let err = Config::load_with_env(Some(&file.0), Vec::new())
+        .expect_err("unknown key refused")
+        .to_string();
+    assert!(err.contains("body_limit"), "{err}");
+    assert!(err.contains(file.0.to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let err = Config::load_with_env(
+        Some(std::path::Path::new("/nonexistent/bff.toml")),
+        Vec::new(),
+    )
+    .expect_err("missing file refused")
+    .to_string();
+    assert!(err.contains("/nonexistent/bff.toml"), "{err}");
+}
+
+#[test]
+fn the_binary_exits_2_on_a_bad_value() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bff"))
+        .env("BFF_WEB_ADDR", "not-an-address")
+        .output()
+        .expect("bff runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BFF_WEB_ADDR"), "{stderr}");
+}
+
+fn tempfile() -> (std::path::PathBuf, std::fs::File) {
+    let path = std::env::temp_dir().join(format!("bff-test-{}.toml", uuid::Uuid::new_v4()));
+    let file = std::fs::File::create(&path).expect("temp file");
+    (path, file)
+}

@@ -1,0 +1,309 @@
+#![allow(dead_code)] // helpers shared by suites; not every suite uses every one
+//! The test stack: demo services and the gateway on ephemeral ports.
+//!
+//! Every suite starts what it needs through [`TestStack::builder`], talks
+//! HTTP to it, and asserts on status codes, bodies and the demo services'
+//! `/_control/stats`, never on wall-clock time.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use bff::Gateway;
+use bff_core::{
+    config::{Config, Secret},
+    context::ClientKind,
+};
+use demo_services::{DemoServices, ServiceName};
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+
+/// Builds a [`TestStack`].
+pub struct TestStackBuilder {
+    config: Config,
+    demo: bool,
+}
+
+impl TestStackBuilder {
+    /// Changes the gateway configuration before start.
+    pub fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Also starts the demo REST services (on ephemeral ports) and points
+    /// every service of the gateway at them.
+    pub fn with_demo(mut self) -> Self {
+        self.demo = true;
+        self
+    }
+
+    /// Starts the gateway (all three clients on port 0).
+    pub async fn start(mut self) -> TestStack {
+        let demo = if self.demo {
+            let demo = DemoServices::start(0).await.expect("demo services start");
+            for name in ServiceName::ALL {
+                // A URL the suite set itself (even an empty one) is kept.
+                if let Some(svc) = self.config.services.get_mut(name.as_str()) {
+                    svc.url.get_or_insert_with(|| demo.url(name));
+                }
+            }
+            Some(demo)
+        } else {
+            None
+        };
+        // `Services::from_config` refuses a contract service without a URL.
+        // Suites that do not set one get a refused port (calls fail
+        // SERVICE_UNAVAILABLE) until the harness starts the demo services.
+        let services = &mut self.config.services;
+        for svc in [
+            &mut services.users,
+            &mut services.products,
+            &mut services.orders,
+            &mut services.reviews,
+            &mut services.inventory,
+            &mut services.recommendations,
+        ] {
+            svc.url
+                .get_or_insert_with(|| "http://127.0.0.1:9".to_string());
+        }
+        // Tests assert behaviour, not speed: on a loaded 2-core CI machine a
+        // production timeout (300 ms for recommendations) would turn a slow
+        // test run into UPSTREAM_TIMEOUT. Suites that test timeouts set theirs.
+        for name in ServiceName::ALL {
+            if let Some(svc) = self.config.services.get_mut(name.as_str()) {
+                svc.timeout.get_or_insert(Duration::from_secs(10));
+            }
+        }
+        for kind in ClientKind::ALL {
+            self.config.clients.get_mut(kind).addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
+        let secret = self
+            .config
+            .auth
+            .jwt_secret
+            .clone()
+            .unwrap_or_else(|| Secret(format!("test-secret-{}", uuid::Uuid::new_v4())));
+        self.config.auth.jwt_secret = Some(secret.clone());
+        let gateway = bff::start(self.config.clone(), std::future::pending())
+            .await
+            .expect("gateway starts");
+        TestStack {
+            gateway,
+            demo,
+            secret: secret.expose().to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
+}
+
+/// A running gateway for one test.
+pub struct TestStack {
+    pub gateway: Gateway,
+    /// The demo services, when started with [`TestStackBuilder::with_demo`].
+    pub demo: Option<DemoServices>,
+    pub secret: String,
+    pub http: reqwest::Client,
+}
+
+/// A response as tests look at it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// `errors[*].extensions.code`.
+    pub fn codes(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errs| {
+                errs.iter()
+                    .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+impl TestStack {
+    pub fn builder() -> TestStackBuilder {
+        TestStackBuilder {
+            config: Config::default(),
+            demo: false,
+        }
+    }
+
+    /// Base URL of a client, e.g. `http://127.0.0.1:PORT`.
+    pub fn url(&self, kind: ClientKind) -> String {
+        format!(
+            "http://{}",
+            self.gateway.addr(kind).expect("client is running")
+        )
+    }
+
+    /// Base URL of a demo service.
+    pub fn service_url(&self, name: ServiceName) -> String {
+        self.demo
+            .as_ref()
+            .expect("stack started with_demo()")
+            .url(name)
+    }
+
+    /// Requests per route seen by a demo service (`/_control/stats`).
+    pub async fn service_stats(&self, name: ServiceName) -> HashMap<String, u64> {
+        stats(&self.http, &self.service_url(name)).await
+    }
+
+    /// Total requests seen by a demo service (its `/_control` routes excluded).
+    pub async fn service_requests(&self, name: ServiceName) -> u64 {
+        self.service_stats(name)
+            .await
+            .iter()
+            .filter(|(route, _)| !route.contains("/_control"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Total upstream requests over every demo service.
+    pub async fn upstream_requests(&self) -> u64 {
+        let mut total = 0;
+        for name in ServiceName::ALL {
+            total += self.service_requests(name).await;
+        }
+        total
+    }
+
+    /// Sets a demo service's faults (`PUT /_control/faults`).
+    pub async fn fault(&self, name: ServiceName, faults: Value) {
+        let status = self
+            .http
+            .put(format!("{}/_control/faults", self.service_url(name)))
+            .json(&faults)
+            .send()
+            .await
+            .expect("faults answers")
+            .status();
+        assert!(status.is_success(), "PUT /_control/faults: {status}");
+    }
+
+    /// Clears faults and counters of every demo service.
+    pub async fn reset_services(&self) {
+        for name in ServiceName::ALL {
+            self.http
+                .post(format!("{}/_control/reset", self.service_url(name)))
+                .send()
+                .await
+                .expect("reset answers");
+        }
+    }
+
+    /// Mints an HS256 token with the stack's secret.
+    pub fn token(&self, sub: &str, roles: &[&str], scopes: &[&str]) -> String {
+        self.token_with(json!({
+            "sub": sub,
+            "roles": roles,
+            "scope": scopes.join(" "),
+        }))
+    }
+
+    /// Mints an HS256 token from raw claims (`exp` added when missing).
+    pub fn token_with(&self, mut claims: Value) -> String {
+        if claims.get("exp").is_none() {
+            let exp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_secs()
+                + 3600;
+            claims["exp"] = json!(exp);
+        }
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(self.secret.as_bytes()),
+        )
+        .expect("token encodes")
+    }
+
+    /// POSTs a GraphQL request to a client.
+    pub async fn graphql(&self, kind: ClientKind, query: &str, token: Option<&str>) -> Answer {
+        self.post(kind, json!({ "query": query }), token, &[]).await
+    }
+
+    /// POSTs a JSON body to `/graphql` with extra headers.
+    pub async fn post(
+        &self,
+        kind: ClientKind,
+        body: Value,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}/graphql", self.url(kind)))
+            .header("content-type", "application/json")
+            .header("accept", "application/graphql-response+json")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        answer(req.send().await.expect("gateway answers")).await
+    }
+
+    /// Sends a raw request built by `f` from the client's base URL.
+    pub async fn raw(
+        &self,
+        kind: ClientKind,
+        f: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Answer {
+        let base = self.url(kind);
+        answer(f(&self.http, &base).send().await.expect("gateway answers")).await
+    }
+}
+
+/// Reads a response into an [`Answer`] (body parsed as JSON when it is JSON).
+pub async fn answer(resp: reqwest::Response) -> Answer {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Counts from a demo service's `/_control/stats`.
+#[allow(dead_code)]
+pub async fn stats(http: &reqwest::Client, base: &str) -> HashMap<String, u64> {
+    let v: Value = http
+        .get(format!("{base}/_control/stats"))
+        .send()
+        .await
+        .expect("stats answers")
+        .json()
+        .await
+        .expect("stats is JSON");
+    v["byRoute"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,135 @@
+//! `cargo run` as a new user meets it: the `bff` binary starts the demo
+//! services and all three clients, prints URLs and tokens, and the printed
+//! customer token answers a query.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::{json, Value};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test]
+async fn the_demo_prints_urls_and_tokens_that_work() {
+    let (web, mobile, admin) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bff"))
+        .args(["--demo-base-port", "0"])
+        .env("BFF_WEB_ADDR", format!("127.0.0.1:{web}"))
+        .env("BFF_MOBILE_ADDR", format!("127.0.0.1:{mobile}"))
+        .env("BFF_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+        .env_remove("BFF_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("bff starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let _running = Running(child);
+
+    // Read the banner until its last line (blocking reads on a thread).
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("utf-8");
+            let done = line.starts_with("Ctrl-C");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let banner = tokio::time::timeout(Duration::from_secs(120), banner)
+        .await
+        .expect("the banner is printed")
+        .expect("reader");
+    let text = banner.join("\n");
+    for port in [web, mobile, admin] {
+        assert!(
+            text.contains(&format!("http://127.0.0.1:{port}/graphql")),
+            "{text}"
+        );
+    }
+    let token_after = |label: &str| {
+        let i = banner
+            .iter()
+            .position(|l| l.trim_start().starts_with(label) && l.contains("sub="))
+            .unwrap_or_else(|| panic!("a {label} token in:\n{text}"));
+        banner[i + 1].trim().to_string()
+    };
+    let customer = token_after("customer");
+    let admin_token = token_after("admin");
+
+    let http = reqwest::Client::new();
+    let ask = |port: u16, token: &str, query: &str| {
+        http.post(format!("http://127.0.0.1:{port}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    let me: Value = ask(
+        web,
+        &customer,
+        "{ me { id name orders(first: 2) { id total { formatted } } } }",
+    )
+    .await
+    .expect("web answers")
+    .json()
+    .await
+    .expect("json");
+    assert!(me["errors"].is_null(), "{me}");
+    assert_eq!(me["data"]["me"]["id"], "u1");
+    assert_eq!(me["data"]["me"]["orders"].as_array().map(Vec::len), Some(2));
+
+    let home: Value = ask(
+        mobile,
+        &customer,
+        "{ home { user { name } feed(first: 3) { title price } } }",
+    )
+    .await
+    .expect("mobile answers")
+    .json()
+    .await
+    .expect("json");
+    assert!(home["errors"].is_null(), "{home}");
+
+    let health: Value = ask(
+        admin,
+        &admin_token,
+        "{ systemHealth { services { name breaker } } }",
+    )
+    .await
+    .expect("admin answers")
+    .json()
+    .await
+    .expect("json");
+    assert!(health["errors"].is_null(), "{health}");
+    assert!(health["data"]["systemHealth"]["services"]
+        .as_array()
+        .is_some_and(|s| s.len() >= 6));
+
+    let denied: Value = ask(admin, &customer, "{ systemHealth { services { name } } }")
+        .await
+        .expect("admin answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN");
+}

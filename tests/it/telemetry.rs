@@ -1,0 +1,68 @@
+//! Traces: one span per GraphQL operation with one child per upstream call,
+//! recorded through the same `tracing` → OpenTelemetry bridge that OTLP
+//! export uses, into an in-memory exporter.
+
+use bff_core::context::ClientKind;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::harness::TestStack;
+
+// current_thread: the subscriber is set for this thread only, and every task
+// of the gateway and the demo services runs on it.
+#[tokio::test(flavor = "current_thread")]
+async fn the_dashboard_trace_has_one_child_span_per_upstream_call() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let stack = TestStack::builder().with_demo().start().await;
+    let token = stack.token("u1", &["customer"], &[]);
+    let query = include_str!("../../bff-web/operations/dashboard.graphql");
+    let a = stack.graphql(ClientKind::Web, query, Some(&token)).await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+    let upstream_calls = stack.upstream_requests().await;
+
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let operation = spans
+        .iter()
+        .find(|s| s.name == "GraphQL Dashboard")
+        .unwrap_or_else(|| {
+            panic!(
+                "an operation span named after the operation: {:?}",
+                spans.iter().map(|s| s.name.to_string()).collect::<Vec<_>>()
+            )
+        });
+    let children: Vec<_> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == operation.span_context.span_id())
+        .filter(|s| {
+            s.attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "bff.service")
+        })
+        .collect();
+    assert_eq!(
+        children.len() as u64,
+        upstream_calls,
+        "one child per upstream call: {:?}",
+        children
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect::<Vec<_>>()
+    );
+    assert!(children
+        .iter()
+        .all(|s| s.span_context.trace_id() == operation.span_context.trace_id()));
+    let names: Vec<String> = children.iter().map(|s| s.name.to_string()).collect();
+    assert!(
+        names.iter().any(|n| n == "GET /orders"),
+        "route templates: {names:?}"
+    );
+}
