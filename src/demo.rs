@@ -4,7 +4,7 @@
 //! Kept in the library (not in `main.rs`) so the integration tests start the
 //! demo exactly as `cargo run` does and check what it prints.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use bff_core::{
     auth::caller::{Role, Tier},
@@ -118,9 +118,43 @@ pub struct Demo {
 /// taken or 0), generates a random HS256 secret when no key is configured,
 /// mints the demo tokens and prefills GraphiQL with the right one per client.
 pub async fn prepare(config: &mut Config, base_port: u16) -> std::io::Result<Demo> {
+    prepare_with(config, base_port, HashMap::new()).await
+}
+
+/// Parses `--instances products=3` (also `products=3,users=2`).
+pub fn parse_instances(spec: &str) -> Result<Vec<(ServiceName, usize)>, String> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, count) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}`: expected SERVICE=COUNT, e.g. products=3"))?;
+        let service = ServiceName::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name.trim())
+            .ok_or_else(|| format!("`{name}` is not a demo service"))?;
+        let count: usize = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=16).contains(n))
+            .ok_or_else(|| format!("`{count}`: the count must be 1 to 16"))?;
+        out.push((service, count));
+    }
+    Ok(out)
+}
+
+/// Like [`prepare`], starting `instances[service]` instances of a demo
+/// service (each on its own port with its own faults and counters) and
+/// configuring the gateway with all of them (the comma-separated list).
+pub async fn prepare_with(
+    config: &mut Config,
+    base_port: u16,
+    instances: HashMap<ServiceName, usize>,
+) -> std::io::Result<Demo> {
     let services = if config.services.none_configured() {
         let mut options = DemoOptions {
             base_port,
+            instances,
             ..DemoOptions::default()
         };
         let started = match DemoServices::start_with(options.clone()).await {
@@ -134,7 +168,7 @@ pub async fn prepare(config: &mut Config, base_port: u16) -> std::io::Result<Dem
         };
         for name in ServiceName::ALL {
             if let Some(svc) = config.services.get_mut(name.as_str()) {
-                svc.url = Some(started.url(name));
+                svc.url = Some(started.instance_urls(name).join(","));
             }
         }
         Some(started)

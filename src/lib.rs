@@ -36,6 +36,7 @@ impl Gateway {
         for (_, handle) in self.servers {
             handle.shutdown().await;
         }
+        self.runtime.stop();
     }
 
     /// Waits until every client has stopped.
@@ -43,6 +44,7 @@ impl Gateway {
         for (_, handle) in self.servers {
             handle.wait().await;
         }
+        self.runtime.stop();
     }
 }
 

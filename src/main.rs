@@ -34,6 +34,11 @@ struct Cli {
     /// 0 = ephemeral ports. Falls back to ephemeral ports when taken.
     #[arg(long, default_value_t = 7001)]
     demo_base_port: u16,
+    /// Runs demo services as several instances, e.g. `products=3` or
+    /// `products=3,users=2`: each instance has its own port and its own
+    /// `/_control/faults`, and the gateway balances over them. Repeatable.
+    #[arg(long = "instances", value_name = "SERVICE=COUNT")]
+    instances: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -94,13 +99,27 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(run_demo(&mut config, cli.demo_base_port))
+            let mut instances = std::collections::HashMap::new();
+            for spec in &cli.instances {
+                match demo::parse_instances(spec) {
+                    Ok(list) => instances.extend(list),
+                    Err(err) => {
+                        eprintln!("bff: --instances: {err}");
+                        return ExitCode::from(CONFIG_ERROR_EXIT);
+                    }
+                }
+            }
+            rt.block_on(run_demo(&mut config, cli.demo_base_port, instances))
         }
     }
 }
 
-async fn run_demo(config: &mut Config, demo_base_port: u16) -> ExitCode {
-    let demo = match demo::prepare(config, demo_base_port).await {
+async fn run_demo(
+    config: &mut Config,
+    demo_base_port: u16,
+    instances: std::collections::HashMap<demo_services::ServiceName, usize>,
+) -> ExitCode {
+    let demo = match demo::prepare_with(config, demo_base_port, instances).await {
         Ok(d) => d,
         Err(err) => {
             eprintln!("bff: cannot start the demo services: {err}");
@@ -142,8 +161,27 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
     match &demo.services {
         Some(services) => {
             println!("  demo REST services (embedded):");
-            for (name, url) in services.urls() {
-                println!("    {:<16} {url}", name.as_str());
+            for (name, _) in services.urls() {
+                let urls = services.instance_urls(name);
+                if urls.len() > 1 {
+                    let policy = config
+                        .services
+                        .get(name.as_str())
+                        .and_then(|s| s.balance)
+                        .unwrap_or_default();
+                    println!(
+                        "    {:<16} {} instances ({policy:?}); faults per instance: PUT <url>/_control/faults",
+                        name.as_str(),
+                        urls.len()
+                    );
+                    for url in urls {
+                        println!("    {:<16}   {url}", "");
+                    }
+                } else {
+                    for url in urls {
+                        println!("    {:<16} {url}", name.as_str());
+                    }
+                }
             }
         }
         None => println!("  upstream services: as configured"),
@@ -178,7 +216,7 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
     }
     if config.redis_url.is_some() {
         println!();
-        println!("  cost budgets: Redis");
+        println!("  cost budgets and shared cache tier: Redis");
     }
     println!();
     println!("Ctrl-C stops everything (in-flight requests drain first).");

@@ -13,7 +13,7 @@ use crate::{
     auth::Authenticator,
     config::{Config, ConfigError},
     cost::{Budgets, FloodLimiter},
-    services::Services,
+    services::{upstream::SharedCache, Services},
 };
 
 /// Everything built once per process.
@@ -43,7 +43,13 @@ impl Runtime {
     pub async fn new(config: Config) -> Result<Arc<Runtime>, ConfigError> {
         crate::telemetry::install_metrics_recorder();
         let auth = Authenticator::from_config(&config.auth).await?;
-        let services = Services::from_config(&config.services)?;
+        let shared = match config.redis_url.as_deref() {
+            Some(url) if config.shared_cache.enabled && !url.trim().is_empty() => {
+                Some(SharedCache::new(url, &config.shared_cache).map_err(ConfigError::Invalid)?)
+            }
+            _ => None,
+        };
+        let services = Services::from_config_with(&config.services, shared)?;
         let budgets =
             Budgets::from_config(&config.cost.budget, config.redis_url.as_deref()).await?;
         let flood = FloodLimiter::new(&config.cost.flood);
@@ -60,6 +66,12 @@ impl Runtime {
     /// Marks the process as draining (readiness fails, new work still served).
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops background work (upstream health checks); called once every
+    /// client has stopped.
+    pub fn stop(&self) {
+        self.services.stop();
     }
 
     /// True once shutdown has started.

@@ -12,7 +12,7 @@ use bff_core::{
     config::{Config, Secret},
     context::ClientKind,
 };
-use demo_services::{DemoServices, ServiceName};
+use demo_services::{DemoOptions, DemoServices, ServiceName};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 pub struct TestStackBuilder {
     config: Config,
     demo: bool,
+    instances: HashMap<ServiceName, usize>,
 }
 
 impl TestStackBuilder {
@@ -36,14 +37,28 @@ impl TestStackBuilder {
         self
     }
 
+    /// Runs a demo service as `count` instances (each on its own port, with
+    /// its own faults and counters); the gateway gets the comma list.
+    pub fn instances(mut self, name: ServiceName, count: usize) -> Self {
+        self.instances.insert(name, count);
+        self.demo = true;
+        self
+    }
+
     /// Starts the gateway (all three clients on port 0).
     pub async fn start(mut self) -> TestStack {
         let demo = if self.demo {
-            let demo = DemoServices::start(0).await.expect("demo services start");
+            let demo = DemoServices::start_with(DemoOptions {
+                instances: self.instances.clone(),
+                ..DemoOptions::default()
+            })
+            .await
+            .expect("demo services start");
             for name in ServiceName::ALL {
                 // A URL the suite set itself (even an empty one) is kept.
                 if let Some(svc) = self.config.services.get_mut(name.as_str()) {
-                    svc.url.get_or_insert_with(|| demo.url(name));
+                    svc.url
+                        .get_or_insert_with(|| demo.instance_urls(name).join(","));
                 }
             }
             Some(demo)
@@ -141,6 +156,7 @@ impl TestStack {
         TestStackBuilder {
             config: Config::default(),
             demo: false,
+            instances: HashMap::new(),
         }
     }
 
@@ -158,6 +174,74 @@ impl TestStack {
             .as_ref()
             .expect("stack started with_demo()")
             .url(name)
+    }
+
+    /// Base URLs of every instance of a demo service.
+    pub fn instance_urls(&self, name: ServiceName) -> Vec<String> {
+        self.demo
+            .as_ref()
+            .expect("stack started with_demo()")
+            .instance_urls(name)
+    }
+
+    /// Calls of `route` (e.g. `GET /products`) seen by each instance of a
+    /// demo service, in instance order.
+    pub async fn per_instance(&self, name: ServiceName, route: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        for url in self.instance_urls(name) {
+            out.push(
+                stats(&self.http, &url)
+                    .await
+                    .get(route)
+                    .copied()
+                    .unwrap_or(0),
+            );
+        }
+        out
+    }
+
+    /// Requests each instance dropped because it was `down`, in instance order.
+    pub async fn dropped_per_instance(&self, name: ServiceName) -> Vec<u64> {
+        let mut out = Vec::new();
+        for url in self.instance_urls(name) {
+            let v: Value = self
+                .http
+                .get(format!("{url}/_control/stats"))
+                .send()
+                .await
+                .expect("stats answers")
+                .json()
+                .await
+                .expect("stats is JSON");
+            out.push(v["dropped"].as_u64().unwrap_or(0));
+        }
+        out
+    }
+
+    /// Sets the faults of one instance of a demo service.
+    pub async fn fault_instance(&self, name: ServiceName, instance: usize, faults: Value) {
+        let url = self.instance_urls(name)[instance].clone();
+        let status = self
+            .http
+            .put(format!("{url}/_control/faults"))
+            .json(&faults)
+            .send()
+            .await
+            .expect("faults answers")
+            .status();
+        assert!(status.is_success(), "PUT /_control/faults: {status}");
+    }
+
+    /// `GET /readyz` of a client, as JSON.
+    pub async fn readyz(&self, kind: ClientKind) -> Value {
+        self.http
+            .get(format!("{}/readyz", self.url(kind)))
+            .send()
+            .await
+            .expect("readyz answers")
+            .json()
+            .await
+            .expect("readyz is JSON")
     }
 
     /// Requests per route seen by a demo service (`/_control/stats`).
@@ -200,11 +284,13 @@ impl TestStack {
     /// Clears faults and counters of every demo service.
     pub async fn reset_services(&self) {
         for name in ServiceName::ALL {
-            self.http
-                .post(format!("{}/_control/reset", self.service_url(name)))
-                .send()
-                .await
-                .expect("reset answers");
+            for url in self.instance_urls(name) {
+                self.http
+                    .post(format!("{url}/_control/reset"))
+                    .send()
+                    .await
+                    .expect("reset answers");
+            }
         }
     }
 

@@ -9,6 +9,7 @@ mod compose;
 mod config;
 mod demo_services;
 mod edge;
+mod instances;
 mod mobile;
 mod runner;
 mod telemetry;

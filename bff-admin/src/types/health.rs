@@ -73,4 +73,51 @@ impl ServiceHealth {
     async fn cache_entries(&self) -> i32 {
         int(self.0.cache_entries)
     }
+
+    /// Every instance of the service (one unless its URL lists several),
+    /// with its balancing and health state.
+    async fn instances(&self) -> Vec<InstanceHealth> {
+        self.0
+            .instances
+            .iter()
+            .cloned()
+            .map(InstanceHealth)
+            .collect()
+    }
+}
+
+/// One instance of a service.
+pub struct InstanceHealth(pub services::upstream::InstanceHealth);
+
+#[Object]
+impl InstanceHealth {
+    /// Base URL, without credentials.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    /// Passing its active health checks.
+    async fn healthy(&self) -> bool {
+        self.0.healthy
+    }
+
+    /// Ejected right now by outlier detection (consecutive failures).
+    async fn ejected(&self) -> bool {
+        self.0.ejected
+    }
+
+    /// Calls in flight on it now.
+    async fn in_flight(&self) -> i32 {
+        int(self.0.in_flight)
+    }
+
+    /// HTTP attempts sent to it since start.
+    async fn requests(&self) -> i32 {
+        int(self.0.requests)
+    }
+
+    /// Attempts that failed (5xx, connection, timeout) since start.
+    async fn failures(&self) -> i32 {
+        int(self.0.failures)
+    }
 }

@@ -74,6 +74,10 @@ pub struct ClientConfig {
     /// Admin serves its GraphiQL page only when this is set or
     /// `introspection` is on: a production admin has no playground.
     pub playground_headers: Option<String>,
+    /// Most GraphQL requests of this client in flight at once; past it a
+    /// request is refused at once with 503 `OVERLOADED` and `Retry-After`,
+    /// before its body is read (load shedding). 0 = no cap.
+    pub max_in_flight: u32,
 }
 
 impl ClientConfig {
@@ -84,6 +88,9 @@ impl ClientConfig {
             playground_headers: None,
             persisted_queries: PersistedQueriesMode::Off,
             apq_cache_size: 10_000,
+            // Far above what one replica serves well (each request holds its
+            // parsed document and fan-out), far below what exhausts memory.
+            max_in_flight: 1_000,
         }
     }
 }

@@ -16,6 +16,7 @@ mod clients;
 mod cost;
 mod server;
 mod services;
+mod shared_cache;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,8 @@ pub use self::{
     clients::{ClientConfig, ClientsConfig, PersistedQueriesMode},
     cost::{BudgetConfig, ClientLimits, CostConfig, FloodConfig, LimitsConfig, TierBudget},
     server::{CorsConfig, ServerConfig},
-    services::{ServiceConfig, ServicesConfig},
+    services::{split_urls, BalancePolicy, ServiceConfig, ServicesConfig},
+    shared_cache::SharedCacheConfig,
     telemetry::{LogFormat, TelemetryConfig},
 };
 
@@ -54,6 +56,9 @@ pub struct Config {
     /// When set, cost budgets and the shared cache tier live in this Redis
     /// (`BFF_REDIS_URL`), so several replicas enforce one budget.
     pub redis_url: Option<String>,
+    /// The Redis tier of the upstream response cache (used when `redis_url`
+    /// is set): key prefix and timeouts.
+    pub shared_cache: SharedCacheConfig,
 }
 
 /// The contract's environment variables (CONTRACT §2) and the key each sets.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// One entry per REST service the gateway knows.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -36,6 +36,20 @@ impl ServicesConfig {
         })
     }
 
+    /// The entry of a service by name, read-only.
+    pub fn get(&self, name: &str) -> Option<&ServiceConfig> {
+        Some(match name {
+            "users" => &self.users,
+            "products" => &self.products,
+            "orders" => &self.orders,
+            "reviews" => &self.reviews,
+            "inventory" => &self.inventory,
+            "recommendations" => &self.recommendations,
+            "shipping" => &self.shipping,
+            _ => return None,
+        })
+    }
+
     /// True when no contract service has a URL: the demo runner then starts
     /// the embedded demo services.
     pub fn none_configured(&self) -> bool {
@@ -59,9 +73,56 @@ impl ServicesConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceConfig {
-    /// Base URL (`BFF_UPSTREAM_<NAME>`), e.g. `http://127.0.0.1:7001`.
-    /// Credentials in it are used for nothing and never printed.
+    /// Base URL (`BFF_UPSTREAM_<NAME>`), e.g. `http://127.0.0.1:7001`, or
+    /// several instances of the service as a comma-separated list
+    /// (`"http://10.0.0.1:7002,http://10.0.0.2:7002"`); the file may also
+    /// give a TOML array. Credentials in it are used for nothing and never
+    /// printed.
+    #[serde(deserialize_with = "url_list", default)]
     pub url: Option<String>,
+    /// How calls are spread over the instances of `url`:
+    /// `least_outstanding` (default), `round_robin` or `weighted_round_robin`.
+    pub balance: Option<BalancePolicy>,
+    /// Weights of the instances of `url`, in the same order, for
+    /// `weighted_round_robin` (missing weights count 1).
+    pub weights: Option<Vec<u32>>,
+    /// Interval of active `GET /health` checks of each instance (only when
+    /// the service has several instances; `"0s"` turns them off).
+    #[serde(default, with = "humantime_serde")]
+    pub health_check_interval: Option<Duration>,
+    /// Timeout of one health check.
+    #[serde(default, with = "humantime_serde")]
+    pub health_check_timeout: Option<Duration>,
+    /// Consecutive failed checks that mark an instance unhealthy.
+    pub unhealthy_threshold: Option<u32>,
+    /// Consecutive successful checks that mark it healthy again.
+    pub healthy_threshold: Option<u32>,
+    /// Consecutive 5xx / connection failures / timeouts of real calls that
+    /// eject an instance (passive outlier detection).
+    pub outlier_consecutive_failures: Option<u32>,
+    /// Ejection time of a first ejection; the n-th ejection lasts n times
+    /// this, up to `outlier_max_ejection_time`.
+    #[serde(default, with = "humantime_serde")]
+    pub outlier_base_ejection_time: Option<Duration>,
+    /// Longest ejection.
+    #[serde(default, with = "humantime_serde")]
+    pub outlier_max_ejection_time: Option<Duration>,
+    /// Most instances (in percent, at least one when there are two or more)
+    /// ejected at once, so ejection never empties the service.
+    pub outlier_max_ejection_percent: Option<u32>,
+    /// Adaptive concurrency limit (AIMD on latency and errors) on calls to
+    /// this service: off by default.
+    pub adaptive_concurrency: Option<bool>,
+    /// Starting limit of concurrent calls when adaptive concurrency is on.
+    pub adaptive_initial_limit: Option<u32>,
+    /// The limit never goes below this.
+    pub adaptive_min_limit: Option<u32>,
+    /// The limit never goes above this.
+    pub adaptive_max_limit: Option<u32>,
+    /// An attempt slower than this counts as a congestion signal (like an
+    /// error): the limit shrinks.
+    #[serde(default, with = "humantime_serde")]
+    pub adaptive_latency_threshold: Option<Duration>,
     /// Timeout of one attempt (headers and body), e.g. `"800ms"`. The
     /// request's own deadline caps it further.
     #[serde(default, with = "humantime_serde")]
@@ -103,4 +164,44 @@ pub struct ServiceConfig {
     /// Largest response body read from the service, in bytes; a bigger one is
     /// an `UPSTREAM_ERROR`.
     pub max_body_bytes: Option<usize>,
+}
+
+/// How calls are spread over the instances of one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalancePolicy {
+    /// Each call goes to the instance with the fewest calls in flight (ties:
+    /// rotating), so a slow instance gets less traffic.
+    #[default]
+    LeastOutstanding,
+    /// Instances in turn.
+    RoundRobin,
+    /// Instances in turn, each as often as its weight (smooth weighted round
+    /// robin, as nginx does).
+    WeightedRoundRobin,
+}
+
+/// `url` as a string (comma-separated instances) or an array of strings.
+fn url_list<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Urls {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Urls>::deserialize(de)? {
+        None => None,
+        Some(Urls::One(s)) => Some(s),
+        Some(Urls::Many(list)) => Some(list.join(",")),
+    })
+}
+
+/// The instance URLs of a `url` value: split on commas, trimmed, empty parts
+/// dropped.
+pub fn split_urls(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect()
 }

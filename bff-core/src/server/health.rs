@@ -2,7 +2,9 @@
 //!
 //! Liveness only says the process serves. Readiness says whether this
 //! replica should get traffic: not while draining, and not while every
-//! upstream's breaker is open. Its body lists each upstream and its breaker.
+//! upstream's breaker is open. Its body lists each upstream and its breaker,
+//! and each instance of it (`url`, `healthy`, `ejected`, `inFlight`,
+//! `requests`, `failures`, `timesEjected`).
 
 use std::sync::Arc;
 
@@ -37,6 +39,8 @@ pub(super) async fn readyz(State(app): State<Arc<ClientApp>>) -> Response {
                 "breaker": s.breaker,
                 "requests": s.requests,
                 "failures": s.failures,
+                "concurrencyLimit": s.concurrency_limit,
+                "instances": s.instances,
             })
         })
         .collect();

@@ -12,6 +12,7 @@
 //! - `persisted`: APQ and safelisted operations (hash instead of document).
 //! - `layers`: the tower layers around every route, and why each sits where it does.
 //! - `serve`: the hyper accept loop with header-read timeout and graceful drain.
+//! - `shed`: the per-client cap on requests in flight (503 `OVERLOADED`).
 
 mod graphiql;
 mod graphql_http;
@@ -20,6 +21,7 @@ mod layers;
 mod nulls;
 pub mod persisted;
 mod serve;
+mod shed;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
@@ -96,6 +98,8 @@ pub struct ClientApp {
     pub runtime: Arc<Runtime>,
     /// APQ store or safelist of this client.
     pub persisted: persisted::PersistedQueries,
+    /// In-flight cap of this client (load shedding).
+    pub shed: shed::Shedder,
 }
 
 impl std::fmt::Debug for ClientApp {
@@ -117,11 +121,13 @@ impl ClientApp {
             client.apq_cache_size,
             schema.operations,
         );
+        let shed = shed::Shedder::new(client.max_in_flight);
         Ok(Arc::new(Self {
             schema,
             guard,
             runtime,
             persisted,
+            shed,
         }))
     }
 
@@ -137,7 +143,12 @@ pub fn router(app: Arc<ClientApp>) -> Router {
             "/graphql",
             get(graphql_http::get_graphql)
                 .post(graphql_http::post_graphql)
-                .fallback(graphql_http::method_not_allowed),
+                .fallback(graphql_http::method_not_allowed)
+                // Load shedding first: before the body is read or parsed.
+                .route_layer(axum::middleware::from_fn_with_state(
+                    app.clone(),
+                    shed::limit,
+                )),
         )
         .route("/", get(graphiql::page))
         .route("/graphiql-assets/{file}", get(graphiql::asset))

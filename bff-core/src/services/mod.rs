@@ -54,7 +54,7 @@ use self::{
     recommendations::{loader::RecommendationsByUser, Recommendations},
     reviews::{loader::ReviewsByProduct, Reviews},
     shipping::{loader::ShipmentsByOrder, Shipping},
-    upstream::{Policy, Upstream},
+    upstream::{InstancePolicy, Policy, SharedCache, Upstream},
     users::{loader::UsersById, Users},
 };
 use crate::{
@@ -101,6 +101,7 @@ fn build(
     config: &ServiceConfig,
     defaults: Policy,
     client: &reqwest::Client,
+    shared: &Option<SharedCache>,
     required: bool,
 ) -> Result<Upstream, ConfigError> {
     let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
@@ -111,9 +112,10 @@ fn build(
         )));
     }
     let policy = defaults.with_overrides(config);
-    Upstream::new(name, url, policy, client.clone()).map_err(|reason| {
-        ConfigError::Invalid(format!("{} (services.{name}.url): {reason}", env_var(name)))
-    })
+    let instances = InstancePolicy::from_config(config);
+    Upstream::build(name, url, policy, instances, shared.clone(), client.clone()).map_err(
+        |reason| ConfigError::Invalid(format!("{} (services.{name}.url): {reason}", env_var(name))),
+    )
 }
 
 impl Services {
@@ -122,6 +124,16 @@ impl Services {
     /// overrides. A contract service without a URL is an error naming its
     /// `BFF_UPSTREAM_<NAME>` variable; shipping is optional.
     pub fn from_config(cfg: &ServicesConfig) -> Result<Services, ConfigError> {
+        Self::from_config_with(cfg, None)
+    }
+
+    /// Like [`Services::from_config`], with the shared (Redis) cache tier
+    /// for caller-independent answers.
+    pub fn from_config_with(
+        cfg: &ServicesConfig,
+        shared: Option<SharedCache>,
+    ) -> Result<Services, ConfigError> {
+        let shared = &shared;
         let client = upstream::http_client()
             .map_err(|_| ConfigError::Invalid("the upstream HTTP client cannot be built".into()))?;
         let clients = Clients {
@@ -130,6 +142,7 @@ impl Services {
                 &cfg.users,
                 users::policy::defaults(),
                 &client,
+                shared,
                 true,
             )?),
             products: Products::new(build(
@@ -137,6 +150,7 @@ impl Services {
                 &cfg.products,
                 products::policy::defaults(),
                 &client,
+                shared,
                 true,
             )?),
             orders: Orders::new(build(
@@ -144,6 +158,7 @@ impl Services {
                 &cfg.orders,
                 orders::policy::defaults(),
                 &client,
+                shared,
                 true,
             )?),
             reviews: Reviews::new(build(
@@ -151,6 +166,7 @@ impl Services {
                 &cfg.reviews,
                 reviews::policy::defaults(),
                 &client,
+                shared,
                 true,
             )?),
             inventory: Inventory::new(build(
@@ -158,6 +174,7 @@ impl Services {
                 &cfg.inventory,
                 inventory::policy::defaults(),
                 &client,
+                shared,
                 true,
             )?),
             recommendations: Recommendations::new(build(
@@ -165,6 +182,7 @@ impl Services {
                 &cfg.recommendations,
                 recommendations::policy::defaults(),
                 &client,
+                shared,
                 true,
             )?),
             shipping: Shipping::new(build(
@@ -172,6 +190,7 @@ impl Services {
                 &cfg.shipping,
                 shipping::policy::defaults(),
                 &client,
+                shared,
                 false,
             )?),
         };
@@ -239,6 +258,14 @@ impl Services {
             }
         }
         removed
+    }
+
+    /// Stops the background work of every service (health checks).
+    pub fn stop(&self) {
+        for upstream in self.upstreams() {
+            upstream.stop();
+        }
+        self.clients.shipping.upstream().stop();
     }
 
     /// Names of the configured services, in a stable order.

@@ -53,6 +53,38 @@ pub const LABEL_KIND: &str = "kind";
 /// The `event` label key of [`CACHE_EVENTS_TOTAL`].
 pub const LABEL_EVENT: &str = "event";
 
+/// The `instance` label key: an instance's base URL without credentials.
+pub const LABEL_INSTANCE: &str = "instance";
+
+/// Counter: HTTP attempts sent to one instance of a service that has several.
+/// Labels: `service`, `instance`.
+pub const UPSTREAM_INSTANCE_REQUESTS_TOTAL: &str = "bff_upstream_instance_requests_total";
+
+/// Counter: outlier ejections of an instance. Labels: `service`, `instance`.
+pub const UPSTREAM_EJECTIONS_TOTAL: &str = "bff_upstream_ejections_total";
+
+/// Gauge: 1 while an instance passes its active health checks. Labels:
+/// `service`, `instance`.
+pub const UPSTREAM_INSTANCE_HEALTHY: &str = "bff_upstream_instance_healthy";
+
+/// Gauge: 1 while an instance is ejected. Labels: `service`, `instance`.
+pub const UPSTREAM_INSTANCE_EJECTED: &str = "bff_upstream_instance_ejected";
+
+/// Gauge: calls in flight on an instance. Labels: `service`, `instance`.
+pub const UPSTREAM_INSTANCE_IN_FLIGHT: &str = "bff_upstream_instance_in_flight";
+
+/// Counter: calls refused by a service's adaptive concurrency limit.
+/// Labels: `service`.
+pub const UPSTREAM_SHED_TOTAL: &str = "bff_upstream_shed_total";
+
+/// Counter: shared (Redis) cache tier events (`hit`, `miss`, `store`,
+/// `error`, `skipped`). Labels: `event`.
+pub const SHARED_CACHE_EVENTS_TOTAL: &str = "bff_shared_cache_events_total";
+
+/// Counter: GraphQL requests refused with 503 `OVERLOADED` because the
+/// client's `max_in_flight` was reached. Labels: `client`.
+pub const SHED_REQUESTS_TOTAL: &str = "bff_shed_requests_total";
+
 /// Registers the help text of every upstream metric (called from
 /// [`super::metrics::describe_all`]).
 pub fn describe() {
@@ -88,5 +120,37 @@ pub fn describe() {
     describe_counter!(
         CACHE_EVENTS_TOTAL,
         "Response cache lookups by outcome (hit, miss, stale, coalesced)"
+    );
+    describe_counter!(
+        UPSTREAM_INSTANCE_REQUESTS_TOTAL,
+        "HTTP attempts sent to one instance of a multi-instance service"
+    );
+    describe_counter!(
+        UPSTREAM_EJECTIONS_TOTAL,
+        "Outlier ejections of a service instance"
+    );
+    describe_gauge!(
+        UPSTREAM_INSTANCE_HEALTHY,
+        "1 while a service instance passes its active health checks"
+    );
+    describe_gauge!(
+        UPSTREAM_INSTANCE_EJECTED,
+        "1 while a service instance is ejected"
+    );
+    describe_gauge!(
+        UPSTREAM_INSTANCE_IN_FLIGHT,
+        "Calls in flight on a service instance"
+    );
+    describe_counter!(
+        UPSTREAM_SHED_TOTAL,
+        "Calls refused by a service's adaptive concurrency limit"
+    );
+    describe_counter!(
+        SHARED_CACHE_EVENTS_TOTAL,
+        "Shared (Redis) cache tier events: hit, miss, store, error, skipped"
+    );
+    describe_counter!(
+        SHED_REQUESTS_TOTAL,
+        "GraphQL requests refused with 503 OVERLOADED (client in-flight cap)"
     );
 }

@@ -55,6 +55,12 @@ pub enum UpstreamError {
         /// The service's name.
         service: &'static str,
     },
+    /// The service's adaptive concurrency limit is reached: no call was made.
+    #[error("{service} service is at its concurrency limit")]
+    Overloaded {
+        /// The service's name.
+        service: &'static str,
+    },
 }
 
 impl UpstreamError {
@@ -67,16 +73,18 @@ impl UpstreamError {
             | Self::Status { service, .. }
             | Self::InvalidBody { service }
             | Self::TooLarge { service }
-            | Self::NotConfigured { service } => service,
+            | Self::NotConfigured { service }
+            | Self::Overloaded { service } => service,
         }
     }
 
     /// The contract's code for this failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BreakerOpen { .. } | Self::Unreachable { .. } | Self::NotConfigured { .. } => {
-                ErrorCode::ServiceUnavailable
-            }
+            Self::BreakerOpen { .. }
+            | Self::Unreachable { .. }
+            | Self::NotConfigured { .. }
+            | Self::Overloaded { .. } => ErrorCode::ServiceUnavailable,
             Self::Status { status: 429, .. } => ErrorCode::ServiceUnavailable,
             Self::Timeout { .. } => ErrorCode::UpstreamTimeout,
             Self::Status { .. } | Self::InvalidBody { .. } | Self::TooLarge { .. } => {
@@ -88,7 +96,10 @@ impl UpstreamError {
     /// Whether the same request may succeed if the client tries again later.
     pub fn retryable(&self) -> bool {
         match self {
-            Self::BreakerOpen { .. } | Self::Unreachable { .. } | Self::Timeout { .. } => true,
+            Self::BreakerOpen { .. }
+            | Self::Unreachable { .. }
+            | Self::Timeout { .. }
+            | Self::Overloaded { .. } => true,
             Self::Status { status, .. } => *status == 429 || (500..600).contains(status),
             Self::InvalidBody { .. } | Self::TooLarge { .. } | Self::NotConfigured { .. } => false,
         }
@@ -112,6 +123,7 @@ impl UpstreamError {
             Self::InvalidBody { .. } => "invalid_body",
             Self::TooLarge { .. } => "too_large",
             Self::NotConfigured { .. } => "not_configured",
+            Self::Overloaded { .. } => "overloaded",
         }
     }
 
@@ -125,7 +137,9 @@ impl UpstreamError {
             | Self::InvalidBody { .. }
             | Self::TooLarge { .. } => true,
             Self::Status { status, .. } => *status >= 500,
-            Self::BreakerOpen { .. } | Self::NotConfigured { .. } => false,
+            Self::BreakerOpen { .. } | Self::NotConfigured { .. } | Self::Overloaded { .. } => {
+                false
+            }
         }
     }
 

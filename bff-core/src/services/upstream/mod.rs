@@ -33,12 +33,27 @@
 //!   POSTs.
 //! - **Errors** are mapped once, in [`UpstreamError`]; nothing here ever puts
 //!   a URL, a body or a header value into an error or a log line.
+//! - **Instances**: a service may run as several instances; each attempt
+//!   picks one ([`instances`]: balancing, active health checks, outlier
+//!   ejection) and a retry goes to another. The breaker, the retry budget
+//!   and the cache stay per service.
+//! - **Shared cache tier** ([`shared_cache`]): with Redis configured, a miss
+//!   in memory looks in Redis inside the single-flight fetch before calling
+//!   the service, and a fresh answer is stored in both.
+//! - **Adaptive concurrency** ([`adaptive`], off by default): a learned cap
+//!   on concurrent calls per service, checked before the breaker.
 
+mod adaptive;
+mod balance;
 mod breaker;
 mod cache;
 mod error;
+mod health_check;
+mod instances;
+mod outlier;
 mod policy;
 mod retry;
+mod shared_cache;
 mod stats;
 mod window;
 
@@ -58,11 +73,17 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::time::Instant;
 
 pub use self::{
+    adaptive::{AdaptiveConfig, AdaptiveLimit},
+    balance::Balancer,
     breaker::{Breaker, BreakerConfig, BreakerState, Permit, Rejected},
     cache::{CacheControl, Entry, ResponseCache},
     error::UpstreamError,
+    health_check::HealthCheckConfig,
+    instances::{InstanceHealth, InstancePolicy, InstanceSet, Outcome},
+    outlier::OutlierConfig,
     policy::{CacheScope, Policy},
     retry::{backoff, backoff_ceiling, parse_retry_after, RetryBudget},
+    shared_cache::SharedCache,
     stats::Stats,
 };
 use crate::{context::RequestContext, telemetry::names};
@@ -129,8 +150,13 @@ pub struct ServiceHealth {
     pub p99_ms: Option<f64>,
     /// Entries in its response cache.
     pub cache_entries: u64,
-    /// Base URL without credentials (empty when not configured).
+    /// Base URL without credentials (empty when not configured); the
+    /// instances' URLs comma-separated when there are several.
     pub url: String,
+    /// Every instance of the service, in config order.
+    pub instances: Vec<InstanceHealth>,
+    /// The adaptive concurrency limit now (`None`: off).
+    pub concurrency_limit: Option<u64>,
 }
 
 /// What one HTTP exchange produced (2xx body, or a 404 when allowed).
@@ -157,11 +183,18 @@ type Flight = Shared<BoxFuture<'static, Result<Answer, UpstreamError>>>;
 
 struct Inner {
     name: &'static str,
-    /// `scheme://host:port/prefix` without a trailing slash; `None` when the
-    /// service is not configured (every call fails `SERVICE_UNAVAILABLE`).
-    base: Option<String>,
-    /// The same, credentials removed, for display.
+    /// The instances (`scheme://host:port/prefix`, no trailing slash); empty
+    /// when the service is not configured (every call fails
+    /// `SERVICE_UNAVAILABLE`).
+    instances: Arc<InstanceSet>,
+    /// Their URLs, credentials removed, comma-separated, for display.
     display_url: String,
+    /// Adaptive concurrency limit, when switched on.
+    adaptive: Option<AdaptiveLimit>,
+    /// The Redis tier of the cache, when configured.
+    shared: Option<SharedCache>,
+    /// Stops the health-check task when dropped (or on shutdown).
+    _stop: tokio::sync::watch::Sender<bool>,
     client: reqwest::Client,
     policy: Policy,
     breaker: Breaker,
@@ -213,35 +246,72 @@ pub fn encode(value: &str) -> String {
 }
 
 impl Upstream {
-    /// An upstream for `name` at `base_url` (`None`: not configured).
+    /// An upstream for `name` at `base_url` (`None`: not configured; a
+    /// comma-separated list: several instances), with default instance
+    /// policy and no shared cache tier.
     ///
-    /// Fails when the URL is not an absolute `http://` URL.
+    /// Fails when a URL is not an absolute `http://` URL.
     pub fn new(
         name: &'static str,
         base_url: Option<&str>,
         policy: Policy,
         client: reqwest::Client,
     ) -> Result<Self, String> {
-        let (base, shown) = match base_url {
-            Some(url) => {
-                let shown = display_url(url)
-                    .ok_or_else(|| format!("the {name} URL is not an absolute URL"))?;
-                if !url.starts_with("http://") {
-                    // Built without a TLS backend (build time, attack
-                    // surface): refuse https here rather than fail every call.
-                    return Err(format!(
-                        "the {name} URL must start with http:// (this build has no TLS client)"
-                    ));
-                }
-                (Some(url.trim_end_matches('/').to_string()), shown)
+        Self::build(
+            name,
+            base_url,
+            policy,
+            InstancePolicy::default(),
+            None,
+            client,
+        )
+    }
+
+    /// Like [`Upstream::new`] with the instance policy (balancing, health
+    /// checks, ejection, adaptive limit) and the shared cache tier. Starts
+    /// the service's health-check task (needs a tokio runtime; without one
+    /// no task runs).
+    pub fn build(
+        name: &'static str,
+        base_url: Option<&str>,
+        policy: Policy,
+        instance_policy: InstancePolicy,
+        shared: Option<SharedCache>,
+        client: reqwest::Client,
+    ) -> Result<Self, String> {
+        let mut bases = Vec::new();
+        for url in base_url.map(crate::config::split_urls).unwrap_or_default() {
+            let shown = display_url(&url)
+                .ok_or_else(|| format!("the {name} URL is not an absolute URL"))?;
+            if !url.starts_with("http://") {
+                // Built without a TLS backend (build time, attack
+                // surface): refuse https here rather than fail every call.
+                return Err(format!(
+                    "the {name} URL must start with http:// (this build has no TLS client)"
+                ));
             }
-            None => (None, String::new()),
-        };
+            bases.push((url.trim_end_matches('/').to_string(), shown));
+        }
+        let shown = bases
+            .iter()
+            .map(|(_, d)| d.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let adaptive = instance_policy.adaptive.clone().map(AdaptiveLimit::new);
+        let health = instance_policy.health.clone();
+        let instances = Arc::new(InstanceSet::new(name, bases, instance_policy));
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        if !instances.is_empty() {
+            health_check::spawn(Arc::downgrade(&instances), client.clone(), health, stop_rx);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 name,
-                base,
+                instances,
                 display_url: shown,
+                adaptive,
+                shared,
+                _stop: stop,
                 client,
                 breaker: Breaker::new(name, policy.breaker.clone()),
                 budget: RetryBudget::new(policy.retry_budget_ratio),
@@ -255,7 +325,17 @@ impl Upstream {
 
     /// True when the service has a URL.
     pub fn is_configured(&self) -> bool {
-        self.inner.base.is_some()
+        !self.inner.instances.is_empty()
+    }
+
+    /// The service's instances.
+    pub fn instances(&self) -> &InstanceSet {
+        &self.inner.instances
+    }
+
+    /// Stops background work (the health-check task).
+    pub fn stop(&self) {
+        let _ = self.inner._stop.send(true);
     }
 
     /// The service's name.
@@ -289,6 +369,8 @@ impl Upstream {
             p99_ms: s.p99_ms(),
             cache_entries: self.inner.cache.len(),
             url: self.inner.display_url.clone(),
+            instances: self.inner.instances.health(),
+            concurrency_limit: self.inner.adaptive.as_ref().map(AdaptiveLimit::limit),
         }
     }
 
@@ -300,6 +382,9 @@ impl Upstream {
 
     /// Drops every cached answer; returns how many there were.
     pub async fn clear_cache(&self) -> u64 {
+        if let Some(shared) = &self.inner.shared {
+            shared.clear(self.inner.name).await;
+        }
         self.inner.cache.clear().await
     }
 
@@ -459,7 +544,7 @@ impl Upstream {
             }));
         }
         self.cache_event("miss");
-        let flight = self.flight(key, spec);
+        let flight = self.flight(key.clone(), spec);
         // Our own wait is bounded by our own deadline, whoever leads the fetch.
         let result = match tokio::time::timeout(ctx.remaining(), flight).await {
             Ok(result) => result,
@@ -472,6 +557,11 @@ impl Upstream {
             Err(err)
                 if err.is_service_failure() || matches!(err, UpstreamError::BreakerOpen { .. }) =>
             {
+                // The fetch may have copied a stale entry from the shared tier.
+                let cached = match cached {
+                    Some(entry) => Some(entry),
+                    None => self.inner.cache.get(&key).await,
+                };
                 match cached.filter(|e| e.usable_stale()) {
                     Some(entry) => {
                         self.cache_event("stale");
@@ -515,6 +605,25 @@ impl Upstream {
                 upstream: this.clone(),
                 key: task_key.clone(),
             };
+            let shared = this
+                .inner
+                .shared
+                .as_ref()
+                .filter(|_| this.inner.policy.cache_scope == CacheScope::Shared);
+            if let Some(shared) = shared {
+                if let Some(found) = shared.get(this.inner.name, &task_key).await {
+                    let fresh = !found.fresh_for.is_zero();
+                    let entry = Entry::new(found.body.clone(), found.fresh_for, found.stale_for);
+                    this.inner.cache.insert(task_key.clone(), entry).await;
+                    if fresh {
+                        return Ok(Answer {
+                            status: 200,
+                            body: found.body,
+                            cache_control: None,
+                        });
+                    }
+                }
+            }
             let result = this.execute(&spec).await;
             if let Ok(answer) = &result {
                 if answer.status == 200 {
@@ -523,7 +632,18 @@ impl Upstream {
                         CacheControl::ttl(answer.cache_control.as_ref(), policy.cache_ttl)
                     {
                         let entry = Entry::new(answer.body.clone(), ttl, policy.stale_if_error);
-                        this.inner.cache.insert(task_key, entry).await;
+                        this.inner.cache.insert(task_key.clone(), entry).await;
+                        if let Some(shared) = shared {
+                            shared
+                                .put(
+                                    this.inner.name,
+                                    &task_key,
+                                    &answer.body,
+                                    ttl,
+                                    policy.stale_if_error,
+                                )
+                                .await;
+                        }
                     }
                 }
             }
@@ -543,7 +663,7 @@ impl Upstream {
     /// breaker ▸ retry ▸ timeout ▸ HTTP.
     async fn execute(&self, spec: &Spec) -> Result<Answer, UpstreamError> {
         let service = self.inner.name;
-        if self.inner.base.is_none() {
+        if self.inner.instances.is_empty() {
             self.count_error(&UpstreamError::NotConfigured { service });
             return Err(UpstreamError::NotConfigured { service });
         }
@@ -554,6 +674,22 @@ impl Upstream {
             self.count_error(&err);
             return Err(err);
         }
+        // Shedding before the breaker: a refused call says nothing about the
+        // service's health. The slot is held for the whole call, retries
+        // included.
+        let _slot = match &self.inner.adaptive {
+            Some(limit) => match limit.try_acquire() {
+                Some(slot) => Some(slot),
+                None => {
+                    let err = UpstreamError::Overloaded { service };
+                    metrics::counter!(names::UPSTREAM_SHED_TOTAL, names::LABEL_SERVICE => service)
+                        .increment(1);
+                    self.count_error(&err);
+                    return Err(err);
+                }
+            },
+            None => None,
+        };
         let Ok(permit) = self.inner.breaker.acquire() else {
             Stats::bump(&self.inner.stats.rejected);
             let err = UpstreamError::BreakerOpen { service };
@@ -576,6 +712,8 @@ impl Upstream {
         let policy = &self.inner.policy;
         self.inner.budget.record_call();
         let mut attempt = 0u32;
+        // Instances this call already tried: a retry goes elsewhere.
+        let mut tried: Vec<usize> = Vec::new();
         loop {
             let remaining = spec.deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -584,7 +722,11 @@ impl Upstream {
                 return Err(err);
             }
             let per_attempt = policy.timeout.min(remaining);
-            let (err, retry_after) = match self.attempt(spec, per_attempt).await {
+            let Some(instance) = self.inner.instances.pick(&tried) else {
+                return Err(UpstreamError::NotConfigured { service });
+            };
+            tried.push(instance.index);
+            let (err, retry_after) = match self.attempt(spec, per_attempt, &instance).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
@@ -626,11 +768,12 @@ impl Upstream {
         .increment(1);
     }
 
-    /// One HTTP exchange under `timeout`.
+    /// One HTTP exchange with `instance` under `timeout`.
     async fn attempt(
         &self,
         spec: &Spec,
         timeout: Duration,
+        instance: &Arc<instances::Instance>,
     ) -> Result<Answer, (UpstreamError, Option<Duration>)> {
         let service = self.inner.name;
         let stats = &self.inner.stats;
@@ -638,11 +781,31 @@ impl Upstream {
         metrics::counter!(names::UPSTREAM_REQUESTS_TOTAL, names::LABEL_SERVICE => service)
             .increment(1);
         let started = Instant::now();
-        let result = match tokio::time::timeout(timeout, self.exchange(spec, timeout)).await {
-            Ok(result) => result,
-            Err(_) => Err((UpstreamError::Timeout { service }, None)),
-        };
+        let outstanding = self.inner.instances.start(instance);
+        let result =
+            match tokio::time::timeout(timeout, self.exchange(spec, timeout, &instance.base)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err((UpstreamError::Timeout { service }, None)),
+            };
+        drop(outstanding);
         let elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err((
+                UpstreamError::Unreachable { .. }
+                | UpstreamError::Timeout { .. }
+                | UpstreamError::TooLarge { .. },
+                _,
+            )) => Outcome::Failure,
+            Err((UpstreamError::Status { status, .. }, _)) if *status >= 500 => Outcome::Failure,
+            Err((UpstreamError::Status { .. }, _)) => Outcome::Success,
+            Err(_) => Outcome::Neutral,
+        };
+        self.inner.instances.record(instance, outcome);
+        if let Some(limit) = &self.inner.adaptive {
+            limit.record(elapsed, outcome == Outcome::Failure);
+        }
         stats.record_latency(elapsed);
         metrics::histogram!(
             names::UPSTREAM_REQUEST_DURATION_SECONDS,
@@ -662,13 +825,9 @@ impl Upstream {
         &self,
         spec: &Spec,
         timeout: Duration,
+        base: &str,
     ) -> Result<Answer, (UpstreamError, Option<Duration>)> {
         let service = self.inner.name;
-        let base = self
-            .inner
-            .base
-            .as_deref()
-            .ok_or((UpstreamError::NotConfigured { service }, None))?;
         let url = format!("{base}{}", spec.path);
         let mut request = self
             .inner

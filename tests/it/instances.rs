@@ -1,0 +1,324 @@
+//! Several instances per service: balancing policies, retries to another
+//! instance, passive outlier ejection and active health checks, all against
+//! real demo-service instances, counted by each instance's `/_control/stats`.
+
+use std::time::Duration;
+
+use bff_core::{
+    config::{BalancePolicy, Config},
+    context::ClientKind,
+};
+use demo_services::ServiceName;
+use serde_json::{json, Value};
+
+use crate::harness::TestStack;
+
+const PRODUCTS: &str = "GET /products";
+
+/// Base ejection time in the ejection test: long enough that a slow CI
+/// machine finishes its requests inside it.
+const EJECTION: Duration = Duration::from_secs(2);
+
+/// `n` distinct product lookups in a row (distinct ids: no cache hit), each
+/// answered without errors.
+async fn lookups(stack: &TestStack, from: usize, n: usize) {
+    for i in from..from + n {
+        let query = format!("{{ product(id: \"p{i}\") {{ id name }} }}");
+        let a = stack.graphql(ClientKind::Web, &query, None).await;
+        assert!(a.body["errors"].is_null(), "request {i}: {}", a.body);
+        assert_eq!(a.body["data"]["product"]["id"], format!("p{i}"));
+    }
+}
+
+/// Products on `instances` instances under `policy`, no active checks.
+async fn products_stack(
+    instances: usize,
+    tweak: impl FnOnce(&mut Config) + Send + 'static,
+) -> TestStack {
+    TestStack::builder()
+        .instances(ServiceName::Products, instances)
+        .config(|c| {
+            c.services.products.health_check_interval = Some(Duration::ZERO);
+            tweak(c);
+        })
+        .start()
+        .await
+}
+
+#[tokio::test]
+async fn round_robin_spreads_calls_evenly() {
+    let stack = products_stack(3, |c| {
+        c.services.products.balance = Some(BalancePolicy::RoundRobin);
+    })
+    .await;
+    lookups(&stack, 1, 30).await;
+    let calls = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    eprintln!("figures: round_robin, 30 calls over 3 instances: {calls:?}");
+    assert_eq!(calls, vec![10, 10, 10]);
+}
+
+#[tokio::test]
+async fn weighted_round_robin_follows_the_weights() {
+    let stack = products_stack(2, |c| {
+        c.services.products.balance = Some(BalancePolicy::WeightedRoundRobin);
+        c.services.products.weights = Some(vec![3, 1]);
+    })
+    .await;
+    lookups(&stack, 1, 40).await;
+    let calls = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    eprintln!("figures: weighted_round_robin 3:1, 40 calls: {calls:?}");
+    assert_eq!(calls, vec![30, 10]);
+}
+
+#[tokio::test]
+async fn least_outstanding_spreads_idle_traffic_and_avoids_a_slow_instance() {
+    let stack = products_stack(3, |_| {}).await;
+    // Sequential calls: nothing in flight, ties rotate.
+    lookups(&stack, 1, 30).await;
+    let calls = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    eprintln!("figures: least_outstanding (default), 30 sequential calls: {calls:?}");
+    assert_eq!(calls, vec![10, 10, 10]);
+
+    // Instance 0 turns slow: concurrent calls pile up there, so it gets
+    // fewer new ones.
+    stack.reset_services().await;
+    stack
+        .fault_instance(ServiceName::Products, 0, json!({"latencyMs": 400}))
+        .await;
+    let answers = futures::future::join_all((100..160).map(|i| {
+        let query = format!("{{ product(id: \"p{i}\") {{ id }} }}");
+        let stack = &stack;
+        async move { stack.graphql(ClientKind::Web, &query, None).await }
+    }))
+    .await;
+    assert!(answers.iter().all(|a| a.body["errors"].is_null()));
+    let calls = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    eprintln!(
+        "figures: least_outstanding, 60 concurrent calls, instance 0 slow (400 ms): {calls:?}"
+    );
+    assert_eq!(calls.iter().sum::<u64>(), 60);
+    assert!(
+        calls[0] < calls[1] && calls[0] < calls[2],
+        "the slow instance gets the fewest calls: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_instance_behaves_as_before() {
+    let stack = TestStack::builder().with_demo().start().await;
+    lookups(&stack, 1, 5).await;
+    let stats = stack.service_stats(ServiceName::Products).await;
+    assert_eq!(stats.get(PRODUCTS).copied(), Some(5));
+    assert_eq!(
+        stats.get("GET /health"),
+        None,
+        "no active checks of a single instance"
+    );
+    let ready = stack.readyz(ClientKind::Web).await;
+    let products = ready["upstreams"]
+        .as_array()
+        .and_then(|u| u.iter().find(|s| s["name"] == "products"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(products["instances"].as_array().map(Vec::len), Some(1));
+    assert_eq!(products["instances"][0]["requests"], 5);
+}
+
+#[tokio::test]
+async fn a_retry_lands_on_another_instance() {
+    let stack = products_stack(2, |c| {
+        let p = &mut c.services.products;
+        p.balance = Some(BalancePolicy::RoundRobin);
+        p.outlier_consecutive_failures = Some(0);
+        p.retry_backoff = Some(Duration::from_millis(1));
+    })
+    .await;
+    stack
+        .fault_instance(
+            ServiceName::Products,
+            0,
+            json!({"errorRate": 1.0, "errorStatus": 503}),
+        )
+        .await;
+    lookups(&stack, 1, 4).await;
+    let calls = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    // Round robin sends requests 1 and 3 to instance 0 first; each 503 is
+    // retried once, on instance 1, never on instance 0 again.
+    assert_eq!(calls, vec![2, 4], "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_down_instance_is_ejected_while_the_service_answers_and_returns_after_recovery() {
+    let stack = products_stack(3, |c| {
+        let p = &mut c.services.products;
+        p.outlier_consecutive_failures = Some(2);
+        p.outlier_base_ejection_time = Some(EJECTION);
+        p.retry_backoff = Some(Duration::from_millis(1));
+        // Every failed attempt is retried on a healthy instance.
+        p.retry_budget_ratio = Some(1.0);
+    })
+    .await;
+    stack
+        .fault_instance(ServiceName::Products, 1, json!({"down": true}))
+        .await;
+    let started = std::time::Instant::now();
+    lookups(&stack, 1, 12).await;
+    let dropped = stack.dropped_per_instance(ServiceName::Products).await;
+    assert!(
+        started.elapsed() > EJECTION || dropped[1] == 2,
+        "two failures eject it: {dropped:?}"
+    );
+    let ready = stack.readyz(ClientKind::Web).await;
+    let products = ready["upstreams"]
+        .as_array()
+        .and_then(|u| u.iter().find(|s| s["name"] == "products"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(products["breaker"], "CLOSED", "{products}");
+    assert_eq!(products["instances"][1]["ejected"], true, "{products}");
+    // Ejected: no more calls while the others answer.
+    lookups(&stack, 100, 12).await;
+    let dropped_later = stack.dropped_per_instance(ServiceName::Products).await;
+    if started.elapsed() < EJECTION {
+        assert_eq!(dropped_later[1], 2, "ejected: no calls {dropped_later:?}");
+    }
+    let before = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+
+    // Recovery: once the ejection time is up it gets calls again.
+    stack
+        .fault_instance(ServiceName::Products, 1, json!({"down": false}))
+        .await;
+    let mut next = 200;
+    let mut back_after = None;
+    for _ in 0..200 {
+        lookups(&stack, next, 3).await;
+        next += 3;
+        let now = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+        if now[1] > before[1] {
+            back_after = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let back_after = back_after.expect("the recovered instance gets calls again");
+    eprintln!(
+        "figures: instance down → ejected after 2 failed calls (no client error); back in rotation {} ms after the first failure (base ejection {} ms)",
+        back_after.as_millis(),
+        EJECTION.as_millis()
+    );
+}
+
+#[tokio::test]
+async fn active_health_checks_take_a_down_instance_out_and_back() {
+    let stack = TestStack::builder()
+        .instances(ServiceName::Products, 2)
+        .config(|c| {
+            let p = &mut c.services.products;
+            p.health_check_interval = Some(Duration::from_millis(30));
+            p.unhealthy_threshold = Some(2);
+            p.healthy_threshold = Some(2);
+            // Passive ejection off: only the checks decide.
+            p.outlier_consecutive_failures = Some(0);
+        })
+        .start()
+        .await;
+    stack
+        .fault_instance(ServiceName::Products, 0, json!({"down": true}))
+        .await;
+    let instance_state = |ready: &Value, i: usize| {
+        ready["upstreams"]
+            .as_array()
+            .and_then(|u| u.iter().find(|s| s["name"] == "products"))
+            .map(|p| p["instances"][i]["healthy"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let started = std::time::Instant::now();
+    let mut unhealthy = false;
+    for _ in 0..400 {
+        if instance_state(&stack.readyz(ClientKind::Web).await, 0) == false {
+            unhealthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(unhealthy, "the checks mark the down instance unhealthy");
+    eprintln!(
+        "figures: active checks (30 ms interval, 2 failures) marked the down instance unhealthy after {} ms",
+        started.elapsed().as_millis()
+    );
+    let before = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    lookups(&stack, 1, 10).await;
+    let after = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    assert_eq!(after[0], before[0], "no calls to an unhealthy instance");
+    assert_eq!(after[1], before[1] + 10);
+
+    stack
+        .fault_instance(ServiceName::Products, 0, json!({"down": false}))
+        .await;
+    let mut healthy = false;
+    for _ in 0..400 {
+        if instance_state(&stack.readyz(ClientKind::Web).await, 0) == true {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(healthy, "two good checks bring it back");
+    lookups(&stack, 100, 10).await;
+    let last = stack.per_instance(ServiceName::Products, PRODUCTS).await;
+    assert!(last[0] > after[0], "it gets calls again: {last:?}");
+}
+
+#[tokio::test]
+async fn admin_system_health_lists_instances() {
+    let stack = products_stack(2, |_| {}).await;
+    lookups(&stack, 1, 4).await;
+    let token = stack.token("u3", &["admin"], &[]);
+    let a = stack
+        .graphql(
+            ClientKind::Admin,
+            "{ systemHealth { services { name instances { url healthy ejected inFlight requests failures } } } }",
+            Some(&token),
+        )
+        .await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+    let products = a.body["data"]["systemHealth"]["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "products"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let instances = products["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), 2);
+    let urls = stack.instance_urls(ServiceName::Products);
+    for (i, inst) in instances.iter().enumerate() {
+        assert_eq!(inst["url"], urls[i].as_str());
+        assert_eq!(inst["healthy"], true);
+        assert_eq!(inst["ejected"], false);
+        assert_eq!(inst["inFlight"], 0);
+        assert_eq!(inst["requests"], 2);
+        assert_eq!(inst["failures"], 0);
+    }
+}
+
+#[tokio::test]
+async fn instance_metrics_are_exported() {
+    let stack = products_stack(2, |_| {}).await;
+    lookups(&stack, 1, 2).await;
+    let text = stack
+        .http
+        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
+        .send()
+        .await
+        .expect("metrics answers")
+        .text()
+        .await
+        .expect("text");
+    let url = &stack.instance_urls(ServiceName::Products)[0];
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("bff_upstream_instance_requests_total")
+                && l.contains("service=\"products\"")
+                && l.contains(&format!("instance=\"{url}\""))),
+        "{text}"
+    );
+}
