@@ -12,6 +12,8 @@ mod edge;
 mod instances;
 mod mobile;
 mod runner;
+mod shared_cache;
+mod shed;
 mod telemetry;
 mod upstream;
 mod web;

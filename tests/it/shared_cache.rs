@@ -1,0 +1,227 @@
+//! The shared (Redis) cache tier: gateway replicas sharing a real Redis pay
+//! one upstream call for a caller-independent answer, and Redis going away
+//! changes nothing a client can see.
+//!
+//! Redis comes from `BFF_REDIS_TEST_URL`, else `BFF_REDIS_URL`, else
+//! `redis://127.0.0.1:6379`. Without a reachable Redis these tests skip,
+//! except under `CI=true`, where they fail loudly. Every test uses its own
+//! key prefix.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bff_core::context::ClientKind;
+use demo_services::ServiceName;
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::harness::TestStack;
+
+fn redis_url() -> String {
+    std::env::var("BFF_REDIS_TEST_URL")
+        .or_else(|_| std::env::var("BFF_REDIS_URL"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_string())
+}
+
+/// The test Redis URL, or `None` (skip) when it is unreachable outside CI.
+async fn redis_or_skip(test: &str) -> Option<String> {
+    let url = redis_url();
+    let reachable = async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut conn = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
+    }
+    .await
+    .is_some();
+    if reachable {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: Redis at {url} is unreachable and CI=true: start Redis (or set BFF_REDIS_TEST_URL)");
+    }
+    eprintln!("{test}: skipped, no Redis at {url}");
+    None
+}
+
+fn prefix() -> String {
+    format!("bff-test:{}:", uuid::Uuid::new_v4())
+}
+
+/// Starts a gateway (no demo services of its own) on `urls`' services,
+/// sharing `redis` under `prefix` when given.
+async fn replica(urls: &[(ServiceName, String)], redis: Option<(&str, &str)>) -> TestStack {
+    let urls = urls.to_vec();
+    let redis = redis.map(|(u, p)| (u.to_string(), p.to_string()));
+    TestStack::builder()
+        .config(move |c| {
+            for (name, url) in urls {
+                if let Some(svc) = c.services.get_mut(name.as_str()) {
+                    svc.url = Some(url);
+                }
+            }
+            if let Some((url, prefix)) = redis {
+                c.redis_url = Some(url);
+                c.shared_cache.key_prefix = prefix;
+            }
+        })
+        .start()
+        .await
+}
+
+const QUERY: &str = "{ product(id: \"p7\") { id name price { formatted } } }";
+
+#[tokio::test]
+async fn two_gateways_sharing_redis_make_one_upstream_call_for_a_cacheable_answer() {
+    let Some(redis) = redis_or_skip("shared cache").await else {
+        return;
+    };
+    let prefix = prefix();
+    let first = TestStack::builder()
+        .with_demo()
+        .config({
+            let (redis, prefix) = (redis.clone(), prefix.clone());
+            move |c| {
+                c.redis_url = Some(redis);
+                c.shared_cache.key_prefix = prefix;
+            }
+        })
+        .start()
+        .await;
+    let urls = first.demo.as_ref().expect("demo").urls();
+    let second = replica(&urls, Some((&redis, &prefix))).await;
+
+    let a = first.graphql(ClientKind::Web, QUERY, None).await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+    let b = second.graphql(ClientKind::Web, QUERY, None).await;
+    assert_eq!(a.body["data"], b.body["data"]);
+    assert_eq!(
+        first.service_requests(ServiceName::Products).await,
+        1,
+        "the second replica found the answer in Redis"
+    );
+
+    // Without the shared tier a third replica pays its own call.
+    let alone = replica(&urls, None).await;
+    let c = alone.graphql(ClientKind::Web, QUERY, None).await;
+    assert_eq!(a.body["data"], c.body["data"]);
+    assert_eq!(first.service_requests(ServiceName::Products).await, 2);
+    eprintln!("figures: 2 replicas sharing Redis: 1 upstream call for the same product; a third replica without the tier: +1");
+}
+
+/// A TCP relay to Redis that the test can cut, as if Redis stopped.
+struct Relay {
+    url: String,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(redis: &str) -> Relay {
+        let target = redis
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let inner = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                inner.lock().unwrap().push(conn);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Relay {
+            url: format!("redis://127.0.0.1:{port}/"),
+            tasks,
+        }
+    }
+
+    /// Closes the listener and every relayed connection.
+    fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_going_away_mid_run_changes_nothing_visible_to_clients() {
+    let Some(redis) = redis_or_skip("shared cache outage").await else {
+        return;
+    };
+    let relay = Relay::start(&redis).await;
+    let prefix = prefix();
+    let stack = TestStack::builder()
+        .with_demo()
+        .config({
+            let (url, prefix) = (relay.url.clone(), prefix.clone());
+            move |c| {
+                c.redis_url = Some(url);
+                c.shared_cache.key_prefix = prefix;
+            }
+        })
+        .start()
+        .await;
+    let query = |i: u32| format!("{{ product(id: \"p{i}\") {{ id name }} }}");
+    let mut expected = Vec::new();
+    for i in 1..=3 {
+        let a = stack.graphql(ClientKind::Web, &query(i), None).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body["errors"].is_null(), "{}", a.body);
+        expected.push(a.body["data"].clone());
+    }
+
+    relay.cut();
+
+    // Cached answers, new answers and a new replica: all as before.
+    for i in 1..=6 {
+        let a = stack.graphql(ClientKind::Web, &query(i), None).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body["errors"].is_null(), "{}", a.body);
+        if let Some(e) = expected.get(i as usize - 1) {
+            assert_eq!(&a.body["data"], e);
+        }
+    }
+    let urls = stack.demo.as_ref().expect("demo").urls();
+    let fresh = replica(&urls, Some((&relay.url, &prefix))).await;
+    for i in 1..=3 {
+        let a = fresh.graphql(ClientKind::Web, &query(i), None).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body["errors"].is_null(), "{}", a.body);
+        assert_eq!(&a.body["data"], &expected[i as usize - 1]);
+    }
+    // The outage is visible to operators, not clients.
+    let metrics = stack
+        .http
+        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("bff_shared_cache_events_total") && l.contains("event=\"error\"")
+        ),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,117 @@
+//! Load shedding: past `clients.<kind>.max_in_flight`, requests are refused
+//! at once with 503 `OVERLOADED` and `Retry-After`, before their body is
+//! read, and never reach an upstream.
+
+use std::time::Duration;
+
+use bff_core::context::ClientKind;
+use demo_services::ServiceName;
+use serde_json::json;
+
+use crate::harness::TestStack;
+
+fn rss_kb() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn past_the_in_flight_cap_requests_get_503_overloaded_with_retry_after() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| c.clients.web.max_in_flight = 2)
+        .start()
+        .await;
+    stack
+        .fault(ServiceName::Products, json!({"latencyMs": 1500}))
+        .await;
+    // Two slow requests take both slots...
+    let slow = futures::future::join_all((1..=2).map(|i| {
+        let stack = &stack;
+        async move {
+            stack
+                .graphql(
+                    ClientKind::Web,
+                    &format!("{{ product(id: \"p{i}\") {{ id }} }}"),
+                    None,
+                )
+                .await
+        }
+    }));
+    // ...and everything sent meanwhile is shed.
+    let burst = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = rss_kb();
+        let answers = futures::future::join_all((0..200).map(|i| {
+            let stack = &stack;
+            async move {
+                stack
+                    .graphql(
+                        ClientKind::Web,
+                        &format!("{{ product(id: \"p{}\") {{ id }} }}", 100 + i),
+                        None,
+                    )
+                    .await
+            }
+        }))
+        .await;
+        (answers, before, rss_kb())
+    };
+    let (slow, (answers, before, after)) = tokio::join!(slow, burst);
+    for a in &slow {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(a.body["errors"].is_null(), "{}", a.body);
+    }
+    let shed = answers.iter().filter(|a| a.status == 503).count();
+    for a in answers.iter().filter(|a| a.status == 503) {
+        assert_eq!(a.codes(), vec!["OVERLOADED"], "{}", a.body);
+        assert_eq!(a.header("retry-after").as_deref(), Some("1"));
+    }
+    eprintln!(
+        "figures: max_in_flight=2, 2 slow requests in flight, burst of 200: {shed} shed (503 OVERLOADED); RSS {:?} kB -> {:?} kB",
+        before, after
+    );
+    assert!(shed >= 190, "nearly all of the burst is shed: {shed}");
+    // Shed requests never reached the products service.
+    let calls = stack.service_requests(ServiceName::Products).await;
+    assert_eq!(calls as usize, 2 + (200 - shed), "{calls}");
+}
+
+#[tokio::test]
+async fn the_cap_is_per_client() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| c.clients.web.max_in_flight = 1)
+        .start()
+        .await;
+    stack
+        .fault(ServiceName::Products, json!({"latencyMs": 1000}))
+        .await;
+    let hold = stack.graphql(ClientKind::Web, "{ product(id: \"p1\") { id } }", None);
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let web = stack
+            .graphql(ClientKind::Web, "{ product(id: \"p2\") { id } }", None)
+            .await;
+        let token = stack.token("u1", &["customer"], &[]);
+        let mobile = stack
+            .graphql(
+                ClientKind::Mobile,
+                "{ product(id: \"p3\") { id } }",
+                Some(&token),
+            )
+            .await;
+        (web, mobile)
+    };
+    let (held, (web, mobile)) = tokio::join!(hold, other);
+    assert_eq!(held.status, 200);
+    assert_eq!(web.status, 503);
+    assert_eq!(web.codes(), vec!["OVERLOADED"]);
+    assert_eq!(mobile.status, 200, "{}", mobile.body);
+}
