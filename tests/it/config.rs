@@ -99,3 +99,50 @@ fn tempfile() -> (std::path::PathBuf, std::fs::File) {
     let file = std::fs::File::create(&path).expect("temp file");
     (path, file)
 }
+
+#[test]
+fn several_instances_come_as_a_comma_list_or_an_array_with_a_policy() {
+    let env = vec![(
+        "BFF_UPSTREAM_PRODUCTS".to_string(),
+        "http://127.0.0.1:7002, http://127.0.0.1:7012".to_string(),
+    )];
+    let config = Config::load_with_env(None, env).expect("valid");
+    assert_eq!(
+        bff_core::config::split_urls(config.services.products.url.as_deref().unwrap_or("")),
+        vec!["http://127.0.0.1:7002", "http://127.0.0.1:7012"]
+    );
+
+    let config = Config::from_toml_str(
+        r#"
+        [services.users]
+        url = ["http://10.0.0.1:7001", "http://10.0.0.2:7001"]
+        balance = "weighted_round_robin"
+        weights = [3, 1]
+        outlier_base_ejection_time = "5s"
+        [clients.web]
+        max_in_flight = 10
+        [shared_cache]
+        key_prefix = "x:"
+        "#,
+    )
+    .expect("valid");
+    assert_eq!(
+        config.services.users.url.as_deref(),
+        Some("http://10.0.0.1:7001,http://10.0.0.2:7001")
+    );
+    assert_eq!(
+        config.services.users.balance,
+        Some(bff_core::config::BalancePolicy::WeightedRoundRobin)
+    );
+    assert_eq!(config.clients.web.max_in_flight, 10);
+    assert_eq!(config.shared_cache.key_prefix, "x:");
+
+    let err = Config::from_toml_str("[services.users]\nbalance = \"random\"")
+        .expect_err("unknown policy refused")
+        .to_string();
+    assert!(err.contains("balance"), "{err}");
+    let err = Config::from_toml_str("[services.users]\nhealth_interval = \"1s\"")
+        .expect_err("unknown key refused")
+        .to_string();
+    assert!(err.contains("health_interval"), "{err}");
+}

@@ -8,6 +8,7 @@ mod auth;
 mod compose;
 mod config;
 mod demo_services;
+mod disconnect;
 mod edge;
 mod instances;
 mod mobile;

@@ -39,7 +39,10 @@ pub mod support;
 pub mod upstream;
 pub mod users;
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicU64, Ordering as AtomicOrdering},
+    Arc,
+};
 
 use async_graphql::dataloader::DataLoader;
 
@@ -274,21 +277,101 @@ impl Services {
     }
 }
 
-/// A DataLoader spawner whose tasks run inside `span`.
+/// The batch tasks of one request's DataLoaders.
+///
+/// - **Cancellation**: they are aborted when the request's [`Loaders`] drop:
+///   a client that disconnects drops the handler's future, and with it every
+///   fetch it started (a DataLoader batch runs on its own task, which would
+///   otherwise go on fetching for nobody).
+/// - **Batching window**: async-graphql cuts a batch 1 ms (wall clock) after
+///   its first key. On a busy machine the resolvers registering a page of
+///   keys are preempted for longer than that, and the page splits into more
+///   calls than it needs, differently on each run (so cache keys differ too).
+///   So each batch task first waits until the request stops registering keys
+///   (`activity` unchanged over one scheduler round, like JavaScript
+///   DataLoader's "end of tick"; at most [`MAX_SETTLE_ROUNDS`] rounds), and
+///   batch tasks then start async-graphql's window in the order they were
+///   spawned (`tickets`), so calls go out in the same order as without the
+///   wait (async-graphql 7.2 orders response fields by completion).
+#[derive(Debug, Default)]
+struct BatchTasks {
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Bumped each time a resolver reaches for a loader.
+    activity: AtomicU64,
+    /// Next ticket to hand out / next ticket allowed to start its window.
+    issued: AtomicU64,
+    turn: AtomicU64,
+}
+
+/// Most scheduler rounds a batch waits for the request to settle.
+const MAX_SETTLE_ROUNDS: usize = 64;
+
+impl BatchTasks {
+    fn push(&self, task: tokio::task::AbortHandle) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    fn abort_all(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    fn touch(&self) {
+        self.activity.fetch_add(1, AtomicOrdering::Relaxed);
+    }
+
+    /// Yields until one scheduler round passes with no loader activity and
+    /// every batch spawned before this one has started.
+    async fn settle(&self, ticket: u64) {
+        let mut rounds = 0;
+        loop {
+            let before = self.activity.load(AtomicOrdering::Relaxed);
+            tokio::task::yield_now().await;
+            rounds += 1;
+            let quiet = self.activity.load(AtomicOrdering::Relaxed) == before;
+            let my_turn = self.turn.load(AtomicOrdering::Acquire) >= ticket;
+            if (quiet && my_turn) || rounds >= MAX_SETTLE_ROUNDS {
+                break;
+            }
+        }
+        self.turn.fetch_max(ticket + 1, AtomicOrdering::AcqRel);
+    }
+}
+
+/// A DataLoader spawner whose tasks run inside `span`, wait for the request
+/// to settle, and are registered in `tasks`.
 fn in_span(
     span: tracing::Span,
-) -> impl Fn(futures::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()>
-       + Send
-       + Sync
-       + 'static {
+    tasks: Arc<BatchTasks>,
+) -> impl Fn(futures::future::BoxFuture<'static, ()>) + Send + Sync + 'static {
     use tracing::Instrument;
-    move |batch| tokio::spawn(batch.instrument(span.clone()))
+    move |batch| {
+        let settle = tasks.clone();
+        let ticket = tasks.issued.fetch_add(1, AtomicOrdering::Relaxed);
+        let task = tokio::spawn(
+            async move {
+                settle.settle(ticket).await;
+                batch.await;
+            }
+            .instrument(span.clone()),
+        );
+        tasks.push(task.abort_handle());
+    }
 }
 
 /// The per-request DataLoaders (and the request they carry). Built by
 /// [`Services::loaders`]; resolvers find it in the request data.
 pub struct Loaders {
     ctx: Arc<RequestContext>,
+    tasks: Arc<BatchTasks>,
     clients: Clients,
     users_by_id: DataLoader<UsersById>,
     products_by_id: DataLoader<ProductsById>,
@@ -308,14 +391,28 @@ impl std::fmt::Debug for Loaders {
     }
 }
 
+impl Drop for Loaders {
+    fn drop(&mut self) {
+        // Normally every batch has finished (its results were awaited); after
+        // a disconnect, this stops the fan-out.
+        self.tasks.abort_all();
+    }
+}
+
 impl Loaders {
     fn new(clients: Clients, ctx: Arc<RequestContext>) -> Self {
         let c = &clients;
         let ctx2 = || Arc::clone(&ctx);
         // Batches run in spawned tasks; they carry the request's span so
         // every upstream call is a child of its GraphQL operation's span.
+        // Loaders whose calls take 100 ids dispatch a batch as soon as it is
+        // full: batches then line up with upstream calls (250 keys are 3
+        // calls however slowly the resolvers registering them run, rather
+        // than depending on where the 1 ms batching window cuts them), and a
+        // full batch does not wait for the window.
         let span = tracing::Span::current();
-        let spawn = || in_span(span.clone());
+        let tasks = Arc::new(BatchTasks::default());
+        let spawn = || in_span(span.clone(), tasks.clone());
         Self {
             users_by_id: DataLoader::new(
                 UsersById {
@@ -323,35 +420,40 @@ impl Loaders {
                     users: c.users.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .max_batch_size(support::MAX_IDS_PER_CALL),
             products_by_id: DataLoader::new(
                 ProductsById {
                     ctx: ctx2(),
                     products: c.products.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .max_batch_size(support::MAX_IDS_PER_CALL),
             orders_by_id: DataLoader::new(
                 OrdersById {
                     ctx: ctx2(),
                     orders: c.orders.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .max_batch_size(support::MAX_IDS_PER_CALL),
             orders_by_user: DataLoader::new(
                 OrdersByUser {
                     ctx: ctx2(),
                     orders: c.orders.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .max_batch_size(support::MAX_IDS_PER_CALL),
             reviews_by_product: DataLoader::new(
                 ReviewsByProduct {
                     ctx: ctx2(),
                     reviews: c.reviews.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .max_batch_size(support::MAX_IDS_PER_CALL),
             stock_by_sku: DataLoader::new(
                 StockBySku {
                     ctx: ctx2(),
@@ -372,9 +474,11 @@ impl Loaders {
                     shipping: c.shipping.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .max_batch_size(support::MAX_IDS_PER_CALL),
             clients,
             ctx,
+            tasks,
         }
     }
 
@@ -390,41 +494,49 @@ impl Loaders {
 
     /// Users by id (`GET /users?ids=`).
     pub fn users_by_id(&self) -> &DataLoader<UsersById> {
+        self.tasks.touch();
         &self.users_by_id
     }
 
     /// Products by id (`GET /products?ids=`).
     pub fn products_by_id(&self) -> &DataLoader<ProductsById> {
+        self.tasks.touch();
         &self.products_by_id
     }
 
     /// Orders by id (`GET /orders?ids=`).
     pub fn orders_by_id(&self) -> &DataLoader<OrdersById> {
+        self.tasks.touch();
         &self.orders_by_id
     }
 
     /// Last orders by `(user id, limit)` (`GET /orders?userIds=&limit=`).
     pub fn orders_by_user(&self) -> &DataLoader<OrdersByUser> {
+        self.tasks.touch();
         &self.orders_by_user
     }
 
     /// Last reviews by `(product id, limit)` (`GET /reviews?productIds=&limit=`).
     pub fn reviews_by_product(&self) -> &DataLoader<ReviewsByProduct> {
+        self.tasks.touch();
         &self.reviews_by_product
     }
 
     /// Stock by sku (fan-out of `GET /stock/{sku}`).
     pub fn stock_by_sku(&self) -> &DataLoader<StockBySku> {
+        self.tasks.touch();
         &self.stock_by_sku
     }
 
     /// Recommended product ids by `(user id, limit)`.
     pub fn recommendations_by_user(&self) -> &DataLoader<RecommendationsByUser> {
+        self.tasks.touch();
         &self.recommendations_by_user
     }
 
     /// Shipments by order id (`GET /shipments?orderIds=`).
     pub fn shipments_by_order(&self) -> &DataLoader<ShipmentsByOrder> {
+        self.tasks.touch();
         &self.shipments_by_order
     }
 }

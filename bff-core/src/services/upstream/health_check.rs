@@ -8,12 +8,14 @@
 //! successes in a row. Instances start healthy (optimistic), so a fresh
 //! gateway serves at once.
 //!
-//! One background task per service, started with the service and stopped on
-//! shutdown (the `stop` signal) or when the service is dropped (it holds only
-//! a weak reference). Checks run only when the service has two or more
-//! instances: with one there is nothing to route around (its breaker covers
-//! it), and its `/_control/stats` stay exactly the calls the gateway made.
-//! The task also refreshes the per-instance gauges on every tick.
+//! One background task per service with two or more instances, started with
+//! the service and stopped on shutdown (the `stop` signal) or when the
+//! service is dropped (it holds only a weak reference). A single instance
+//! gets no task: there is nothing to route around (its breaker covers it),
+//! its `/_control/stats` stay exactly the calls the gateway made, and no
+//! timer task shares the runtime with request work (DataLoader batching
+//! windows are 1 ms: even idle tasks shift where batches split). The task
+//! also refreshes the per-instance gauges on every tick.
 
 use std::{sync::Weak, time::Duration};
 

@@ -27,6 +27,8 @@
 //!   cacheable ([`CacheScope`]). A miss joins the fetch already in flight for
 //!   the same key, or starts one on a spawned task: a client that disconnects
 //!   cancels only its own wait, never the fetch others wait on (PITFALLS 8).
+//!   A fetch left with no waiter finishes the attempt already on the wire
+//!   (its answer fills the cache) but starts no retry for nobody.
 //! - **Propagation**: `X-Request-Id`, `traceparent`, and identity headers
 //!   built only from `RequestContext::caller` (`X-User-Id`, `X-User-Roles`
 //!   comma-separated, `X-User-Scopes` space-separated); `Idempotency-Key` on
@@ -59,7 +61,10 @@ mod window;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -177,9 +182,36 @@ struct Spec {
     deadline: Instant,
     idempotent: bool,
     allow_404: bool,
+    /// Callers waiting on this call when it runs as a shared fetch; `None`
+    /// when the caller awaits it directly.
+    waiters: Option<Arc<AtomicUsize>>,
 }
 
 type Flight = Shared<BoxFuture<'static, Result<Answer, UpstreamError>>>;
+
+/// An in-flight fetch and the number of callers waiting on it.
+struct FlightEntry {
+    flight: Flight,
+    waiters: Arc<AtomicUsize>,
+}
+
+/// One caller's wait on a fetch, counted until dropped: the fetch finishes
+/// the attempt on the wire without waiters (it fills the cache), but starts
+/// no retry for nobody.
+struct Waiter(Arc<AtomicUsize>);
+
+impl Waiter {
+    fn join(waiters: &Arc<AtomicUsize>) -> Self {
+        waiters.fetch_add(1, Ordering::AcqRel);
+        Self(waiters.clone())
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 struct Inner {
     name: &'static str,
@@ -200,7 +232,7 @@ struct Inner {
     breaker: Breaker,
     budget: RetryBudget,
     cache: ResponseCache,
-    inflight: Mutex<HashMap<String, Flight>>,
+    inflight: Mutex<HashMap<String, FlightEntry>>,
     stats: Stats,
 }
 
@@ -301,7 +333,8 @@ impl Upstream {
         let health = instance_policy.health.clone();
         let instances = Arc::new(InstanceSet::new(name, bases, instance_policy));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        if !instances.is_empty() {
+        // Only several instances need checks (see health_check.rs).
+        if instances.len() > 1 {
             health_check::spawn(Arc::downgrade(&instances), client.clone(), health, stop_rx);
         }
         Ok(Self {
@@ -462,6 +495,7 @@ impl Upstream {
             deadline: ctx.deadline,
             idempotent,
             allow_404: false,
+            waiters: None,
         };
         let answer = self.execute(&spec).await?;
         self.parse(&answer.body)
@@ -526,6 +560,7 @@ impl Upstream {
             deadline: ctx.deadline,
             idempotent: true,
             allow_404,
+            waiters: None,
         };
         let fresh = |value| Fetched {
             value,
@@ -544,7 +579,7 @@ impl Upstream {
             }));
         }
         self.cache_event("miss");
-        let flight = self.flight(key.clone(), spec);
+        let (flight, _waiter) = self.flight(key.clone(), spec);
         // Our own wait is bounded by our own deadline, whoever leads the fetch.
         let result = match tokio::time::timeout(ctx.remaining(), flight).await {
             Ok(result) => result,
@@ -586,19 +621,23 @@ impl Upstream {
         }
     }
 
-    /// Joins the fetch in flight for `key`, or starts one on its own task.
-    fn flight(&self, key: String, spec: Spec) -> Flight {
+    /// Joins the fetch in flight for `key`, or starts one on its own task;
+    /// the caller holds the [`Waiter`] while it waits.
+    fn flight(&self, key: String, spec: Spec) -> (Flight, Waiter) {
         let mut inflight = self
             .inner
             .inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(flight) = inflight.get(&key) {
+        if let Some(entry) = inflight.get(&key) {
             self.cache_event("coalesced");
-            return flight.clone();
+            return (entry.flight.clone(), Waiter::join(&entry.waiters));
         }
         let this = self.clone();
         let task_key = key.clone();
+        let waiters = Arc::new(AtomicUsize::new(0));
+        let mut spec = spec;
+        spec.waiters = Some(waiters.clone());
         let task = tokio::spawn(async move {
             // Removes the in-flight mark however the task ends.
             let _done = InflightGuard {
@@ -656,8 +695,15 @@ impl Upstream {
         }
         .boxed()
         .shared();
-        inflight.insert(key, flight.clone());
-        flight
+        let waiter = Waiter::join(&waiters);
+        inflight.insert(
+            key,
+            FlightEntry {
+                flight: flight.clone(),
+                waiters,
+            },
+        );
+        (flight, waiter)
     }
 
     /// breaker ▸ retry ▸ timeout ▸ HTTP.
@@ -736,6 +782,14 @@ impl Upstream {
                 _ => false,
             };
             if !(spec.idempotent && transient && attempt < policy.max_retries) {
+                return Err(err);
+            }
+            // Every caller left (client disconnects): no retry for nobody.
+            if spec
+                .waiters
+                .as_ref()
+                .is_some_and(|w| w.load(Ordering::Acquire) == 0)
+            {
                 return Err(err);
             }
             let delay = backoff(policy.retry_backoff, attempt).max(retry_after.unwrap_or_default());
