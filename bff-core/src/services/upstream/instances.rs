@@ -162,6 +162,14 @@ pub enum Outcome {
     Neutral,
 }
 
+/// What `pick` needs to know of one instance.
+struct Usable {
+    index: usize,
+    healthy: bool,
+    ejected: bool,
+    tried: bool,
+}
+
 /// Every instance of one service.
 #[derive(Debug)]
 pub struct InstanceSet {
@@ -242,22 +250,31 @@ impl InstanceSet {
             return self.instances.first().cloned();
         }
         let now = Instant::now();
-        let usable: Vec<(usize, bool, bool)> = self
+        let usable: Vec<Usable> = self
             .instances
             .iter()
             .map(|i| {
                 let s = i.state();
-                (i.index, s.healthy, s.outlier.is_ejected(now))
+                Usable {
+                    index: i.index,
+                    healthy: s.healthy,
+                    ejected: s.outlier.is_ejected(now),
+                    tried: tried.contains(&i.index),
+                }
             })
             .collect();
-        let stages: [&dyn Fn(&(usize, bool, bool)) -> bool; 4] = [
-            &|&(i, healthy, ejected)| healthy && !ejected && !tried.contains(&i),
-            &|&(i, _, ejected)| !ejected && !tried.contains(&i),
-            &|&(i, _, _)| !tried.contains(&i),
-            &|_| true,
-        ];
-        for stage in stages {
-            let candidates: Vec<usize> = usable.iter().filter(|u| stage(u)).map(|u| u.0).collect();
+        // Strictest first: healthy, not ejected, not tried; then relax.
+        for stage in 0..4 {
+            let candidates: Vec<usize> = usable
+                .iter()
+                .filter(|u| match stage {
+                    0 => u.healthy && !u.ejected && !u.tried,
+                    1 => !u.ejected && !u.tried,
+                    2 => !u.tried,
+                    _ => true,
+                })
+                .map(|u| u.index)
+                .collect();
             if !candidates.is_empty() {
                 let index = self
                     .balancer
