@@ -133,3 +133,97 @@ async fn the_demo_prints_urls_and_tokens_that_work() {
         .expect("json");
     assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn the_demo_runs_a_service_as_several_instances() {
+    let (web, mobile, admin) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bff"))
+        .args(["--demo-base-port", "0", "--instances", "products=3"])
+        .env("BFF_WEB_ADDR", format!("127.0.0.1:{web}"))
+        .env("BFF_MOBILE_ADDR", format!("127.0.0.1:{mobile}"))
+        .env("BFF_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+        .env_remove("BFF_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("bff starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let _running = Running(child);
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("utf-8");
+            let done = line.starts_with("Ctrl-C");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let banner = tokio::time::timeout(Duration::from_secs(120), banner)
+        .await
+        .expect("the banner is printed")
+        .expect("reader");
+    let text = banner.join("\n");
+    let start = banner
+        .iter()
+        .position(|l| l.trim_start().starts_with("products") && l.contains("3 instances"))
+        .unwrap_or_else(|| panic!("products listed with 3 instances:\n{text}"));
+    let urls: Vec<String> = banner[start + 1..start + 4]
+        .iter()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert!(
+        urls.iter().all(|u| u.starts_with("http://127.0.0.1:")),
+        "{text}"
+    );
+
+    // Each instance has its own faults.
+    let http = reqwest::Client::new();
+    http.put(format!("{}/_control/faults", urls[1]))
+        .json(&json!({"latencyMs": 5}))
+        .send()
+        .await
+        .expect("faults");
+    let mut latencies = Vec::new();
+    for url in &urls {
+        let stats: Value = http
+            .get(format!("{url}/_control/stats"))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        latencies.push(stats["faults"]["latencyMs"].as_u64().unwrap_or(0));
+    }
+    assert_eq!(latencies, vec![0, 5, 0]);
+
+    let token_line = banner
+        .iter()
+        .position(|l| l.trim_start().starts_with("admin") && l.contains("sub="))
+        .unwrap_or_else(|| panic!("an admin token in:\n{text}"));
+    let admin_token = banner[token_line + 1].trim().to_string();
+    let health: Value = http
+        .post(format!("http://127.0.0.1:{admin}/graphql"))
+        .bearer_auth(&admin_token)
+        .json(&json!({"query": "{ systemHealth { services { name instances { url healthy } } } }"}))
+        .send()
+        .await
+        .expect("admin answers")
+        .json()
+        .await
+        .expect("json");
+    let products = health["data"]["systemHealth"]["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "products"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let listed: Vec<&str> = products["instances"]
+        .as_array()
+        .map(|i| i.iter().filter_map(|x| x["url"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(listed, urls.iter().map(String::as_str).collect::<Vec<_>>());
+}
