@@ -170,9 +170,10 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
                         .and_then(|s| s.balance)
                         .unwrap_or_default();
                     println!(
-                        "    {:<16} {} instances ({policy:?}); faults per instance: PUT <url>/_control/faults",
+                        "    {:<16} {} instances ({}); faults per instance: PUT <url>/_control/faults",
                         name.as_str(),
-                        urls.len()
+                        urls.len(),
+                        policy.as_str()
                     );
                     for url in urls {
                         println!("    {:<16}   {url}", "");

@@ -115,3 +115,59 @@ async fn the_cap_is_per_client() {
     assert_eq!(web.codes(), vec!["OVERLOADED"]);
     assert_eq!(mobile.status, 200, "{}", mobile.body);
 }
+
+#[tokio::test]
+async fn the_adaptive_limit_keeps_a_slow_service_from_being_flooded() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| {
+            let p = &mut c.services.products;
+            p.adaptive_concurrency = Some(true);
+            p.adaptive_initial_limit = Some(4);
+            p.adaptive_min_limit = Some(1);
+            p.adaptive_max_limit = Some(4);
+            p.adaptive_latency_threshold = Some(Duration::from_millis(100));
+        })
+        .start()
+        .await;
+    stack
+        .fault(ServiceName::Products, json!({"latencyMs": 400}))
+        .await;
+    let answers = futures::future::join_all((1..=20).map(|i| {
+        let stack = &stack;
+        async move {
+            stack
+                .graphql(
+                    ClientKind::Web,
+                    &format!("{{ product(id: \"p{i}\") {{ id }} }}"),
+                    None,
+                )
+                .await
+        }
+    }))
+    .await;
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|a| !a.body["errors"].is_null())
+        .collect();
+    for a in &refused {
+        assert_eq!(a.status, 200, "only the field fails");
+        assert_eq!(a.codes(), vec!["SERVICE_UNAVAILABLE"], "{}", a.body);
+        assert_eq!(a.body["errors"][0]["extensions"]["retryable"], true);
+    }
+    let calls = stack.service_requests(ServiceName::Products).await;
+    eprintln!(
+        "figures: adaptive limit 4 on a 400 ms service, 20 concurrent lookups: {calls} calls sent, {} refused at once",
+        refused.len()
+    );
+    assert!(calls <= 4, "never more than the limit in flight: {calls}");
+    assert_eq!(calls as usize + refused.len(), 20);
+    // Slow answers shrank the limit (visible in /readyz).
+    let ready = stack.readyz(ClientKind::Web).await;
+    let limit = ready["upstreams"]
+        .as_array()
+        .and_then(|u| u.iter().find(|s| s["name"] == "products"))
+        .map(|p| p["concurrencyLimit"].clone())
+        .unwrap_or_default();
+    assert!(limit.as_u64().is_some_and(|l| l < 4), "{limit}");
+}

@@ -181,6 +181,17 @@ pub enum BalancePolicy {
     WeightedRoundRobin,
 }
 
+impl BalancePolicy {
+    /// The config spelling (`least_outstanding`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::LeastOutstanding => "least_outstanding",
+            Self::RoundRobin => "round_robin",
+            Self::WeightedRoundRobin => "weighted_round_robin",
+        }
+    }
+}
+
 /// `url` as a string (comma-separated instances) or an array of strings.
 fn url_list<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
