@@ -225,3 +225,42 @@ async fn redis_going_away_mid_run_changes_nothing_visible_to_clients() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn clear_cache_also_clears_the_shared_tier() {
+    let Some(redis) = redis_or_skip("shared cache clear").await else {
+        return;
+    };
+    let prefix = prefix();
+    let first = TestStack::builder()
+        .with_demo()
+        .config({
+            let (redis, prefix) = (redis.clone(), prefix.clone());
+            move |c| {
+                c.redis_url = Some(redis);
+                c.shared_cache.key_prefix = prefix;
+            }
+        })
+        .start()
+        .await;
+    let a = first.graphql(ClientKind::Web, QUERY, None).await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+    let token = first.token("u3", &["admin"], &[]);
+    let cleared = first
+        .graphql(
+            ClientKind::Admin,
+            "mutation { clearCache(service: \"products\") }",
+            Some(&token),
+        )
+        .await;
+    assert!(cleared.body["errors"].is_null(), "{}", cleared.body);
+    let urls = first.demo.as_ref().expect("demo").urls();
+    let second = replica(&urls, Some((&redis, &prefix))).await;
+    let b = second.graphql(ClientKind::Web, QUERY, None).await;
+    assert_eq!(a.body["data"], b.body["data"]);
+    assert_eq!(
+        first.service_requests(ServiceName::Products).await,
+        2,
+        "the cleared answer is fetched again"
+    );
+}

@@ -83,6 +83,52 @@ async fn past_the_in_flight_cap_requests_get_503_overloaded_with_retry_after() {
     assert_eq!(calls as usize, 2 + (200 - shed), "{calls}");
 }
 
+/// Sustained overload: rounds of shed requests while the slots stay taken.
+/// Prints how fast a refusal is and the process RSS after each round
+/// (figures for the notes; memory is not asserted, other suites share the
+/// process).
+#[tokio::test]
+async fn sustained_overload_is_shed_fast() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| c.clients.web.max_in_flight = 1)
+        .start()
+        .await;
+    stack
+        .fault(ServiceName::Products, json!({"latencyMs": 4000}))
+        .await;
+    let hold = stack.graphql(ClientKind::Web, "{ product(id: \"p1\") { id } }", None);
+    let rounds = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut figures = Vec::new();
+        for round in 0..5 {
+            let started = std::time::Instant::now();
+            let answers = futures::future::join_all((0..200).map(|i| {
+                let stack = &stack;
+                async move {
+                    stack
+                        .graphql(
+                            ClientKind::Web,
+                            &format!("{{ product(id: \"p{}\") {{ id }} }}", 10 + i),
+                            None,
+                        )
+                        .await
+                }
+            }))
+            .await;
+            let shed = answers.iter().filter(|a| a.status == 503).count();
+            figures.push((round, shed, started.elapsed().as_millis(), rss_kb()));
+        }
+        figures
+    };
+    let (held, figures) = tokio::join!(hold, rounds);
+    assert_eq!(held.status, 200);
+    for (round, shed, ms, rss) in &figures {
+        eprintln!("figures: overload round {round}: {shed}/200 shed in {ms} ms, RSS {rss:?} kB");
+        assert_eq!(*shed, 200);
+    }
+}
+
 #[tokio::test]
 async fn the_cap_is_per_client() {
     let stack = TestStack::builder()

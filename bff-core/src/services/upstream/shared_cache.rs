@@ -207,16 +207,37 @@ impl SharedCache {
     }
 
     /// Drops every entry of `service` under this gateway's prefix (admin
-    /// `clearCache`); best effort, like every Redis call here.
+    /// `clearCache`); best effort, like every Redis call here. Walks the keys
+    /// with `SCAN` (never `KEYS`, which blocks a shared Redis).
     pub async fn clear(&self, service: &str) {
         let pattern = format!("{}{service}:*", self.inner.prefix);
-        let keys: Option<Vec<String>> = self
-            .run("keys", redis::cmd("KEYS").arg(pattern).clone())
-            .await;
-        if let Some(keys) = keys.filter(|k| !k.is_empty()) {
-            let _ = self
-                .run::<()>("del", redis::cmd("DEL").arg(keys).clone())
+        let mut cursor: u64 = 0;
+        // A bound on the walk: 1000 pages of up to 500 keys.
+        for _ in 0..1000 {
+            let page: Option<(u64, Vec<String>)> = self
+                .run(
+                    "scan",
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .clone(),
+                )
                 .await;
+            let Some((next, keys)) = page else {
+                return;
+            };
+            if !keys.is_empty() {
+                let _ = self
+                    .run::<()>("del", redis::cmd("DEL").arg(keys).clone())
+                    .await;
+            }
+            if next == 0 {
+                return;
+            }
+            cursor = next;
         }
     }
 }
