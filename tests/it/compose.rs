@@ -144,10 +144,19 @@ fn compose_file_is_consistent() {
             "INVENTORY",
             "RECOMMENDATIONS",
         ] {
-            let url = env[format!("BFF_UPSTREAM_{upstream}").as_str()]
+            let urls = env[format!("BFF_UPSTREAM_{upstream}").as_str()]
                 .as_str()
                 .expect("upstream set");
-            assert!(url.starts_with("http://demo:"), "{client}: {url}");
+            // A comma list of instances: each on a port the demo exposes.
+            let exposed = str_list(&services[&Value::from("demo")]["expose"]);
+            for url in urls.split(',') {
+                assert!(url.starts_with("http://demo:"), "{client}: {url}");
+                let port = url.trim_start_matches("http://demo:");
+                assert!(
+                    exposed.iter().any(|p| p == port),
+                    "{client}: {url} is not exposed by demo"
+                );
+            }
         }
     }
     // Prometheus scrapes every client on the port it listens on.
