@@ -146,3 +146,21 @@ fn several_instances_come_as_a_comma_list_or_an_array_with_a_policy() {
         .to_string();
     assert!(err.contains("health_interval"), "{err}");
 }
+
+#[test]
+fn weights_must_match_the_instances() {
+    let mut config = Config::from_toml_str(
+        r#"
+        [services.products]
+        url = "http://127.0.0.1:7002,http://127.0.0.1:7012"
+        balance = "weighted_round_robin"
+        weights = [3, 1, 1]
+        "#,
+    )
+    .expect("parses");
+    config.services.users.url = Some("http://127.0.0.1:9".into());
+    let err = bff_core::services::Services::from_config(&config.services)
+        .expect_err("3 weights for 2 instances")
+        .to_string();
+    assert!(err.contains("services.products.weights"), "{err}");
+}

@@ -116,6 +116,17 @@ fn build(
     }
     let policy = defaults.with_overrides(config);
     let instances = InstancePolicy::from_config(config);
+    if let (Some(weights), Some(url)) = (&config.weights, url) {
+        let count = crate::config::split_urls(url).len();
+        if weights.len() != count {
+            return Err(ConfigError::Invalid(format!(
+                "services.{name}.weights has {} weights for {count} instances in {} \
+                 (one weight per URL, in the same order)",
+                weights.len(),
+                env_var(name)
+            )));
+        }
+    }
     Upstream::build(name, url, policy, instances, shared.clone(), client.clone()).map_err(
         |reason| ConfigError::Invalid(format!("{} (services.{name}.url): {reason}", env_var(name))),
     )
@@ -268,7 +279,6 @@ impl Services {
         for upstream in self.upstreams() {
             upstream.stop();
         }
-        self.clients.shipping.upstream().stop();
     }
 
     /// Names of the configured services, in a stable order.
