@@ -264,3 +264,69 @@ async fn clear_cache_also_clears_the_shared_tier() {
         "the cleared answer is fetched again"
     );
 }
+
+#[tokio::test]
+async fn a_fresh_replica_serves_a_stale_shared_answer_when_the_service_fails() {
+    let Some(redis) = redis_or_skip("shared stale-if-error").await else {
+        return;
+    };
+    let prefix = prefix();
+    let short_ttl = |c: &mut bff_core::config::Config| {
+        c.services.inventory.cache_ttl = Some(Duration::from_millis(200));
+        c.services.inventory.stale_if_error = Some(Duration::from_secs(60));
+        c.services.inventory.max_retries = Some(0);
+    };
+    let first = TestStack::builder()
+        .with_demo()
+        .config({
+            let (redis, prefix) = (redis.clone(), prefix.clone());
+            move |c| {
+                c.redis_url = Some(redis);
+                c.shared_cache.key_prefix = prefix;
+                short_ttl(c);
+            }
+        })
+        .start()
+        .await;
+    let query = "{ product(id: \"p1\") { stock { available } } }";
+    let a = first.graphql(ClientKind::Web, query, None).await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+    // Past the TTL, inside the stale window; then the service fails.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first
+        .fault(
+            ServiceName::Inventory,
+            serde_json::json!({"errorRate": 1.0, "errorStatus": 500}),
+        )
+        .await;
+    let urls = first.demo.as_ref().expect("demo").urls();
+    let second = TestStack::builder()
+        .config({
+            let (redis, prefix) = (redis.clone(), prefix.clone());
+            move |c| {
+                for (name, url) in urls {
+                    if let Some(svc) = c.services.get_mut(name.as_str()) {
+                        svc.url = Some(url);
+                    }
+                }
+                c.redis_url = Some(redis);
+                c.shared_cache.key_prefix = prefix;
+                short_ttl(c);
+            }
+        })
+        .start()
+        .await;
+    let b = second.graphql(ClientKind::Web, query, None).await;
+    assert_eq!(
+        b.body["data"], a.body["data"],
+        "the stale answer from Redis: {}",
+        b.body
+    );
+    assert!(
+        b.body["extensions"]["stale"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "marked stale: {}",
+        b.body
+    );
+}
