@@ -322,3 +322,48 @@ async fn instance_metrics_are_exported() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn health_checks_stop_on_shutdown() {
+    let stack = TestStack::builder()
+        .instances(ServiceName::Products, 2)
+        .config(|c| c.services.products.health_check_interval = Some(Duration::from_millis(20)))
+        .start()
+        .await;
+    let mut seen = 0;
+    for _ in 0..200 {
+        seen = stack
+            .per_instance(ServiceName::Products, "GET /health")
+            .await[0];
+        if seen >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen >= 2, "the checks run");
+    let urls = stack.instance_urls(ServiceName::Products);
+    let TestStack {
+        gateway,
+        demo,
+        http,
+        ..
+    } = stack;
+    gateway.shutdown().await;
+    // A check already on the wire may still land.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let count = |http: reqwest::Client, url: String| async move {
+        crate::harness::stats(&http, &url)
+            .await
+            .get("GET /health")
+            .copied()
+            .unwrap_or(0)
+    };
+    let after_stop = count(http.clone(), urls[0].clone()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        count(http.clone(), urls[0].clone()).await,
+        after_stop,
+        "no checks after shutdown"
+    );
+    drop(demo);
+}

@@ -229,7 +229,7 @@ struct Inner {
     /// The Redis tier of the cache, when configured.
     shared: Option<SharedCache>,
     /// Stops the health-check task when dropped (or on shutdown).
-    _stop: tokio::sync::watch::Sender<bool>,
+    stop_checks: tokio::sync::watch::Sender<bool>,
     client: reqwest::Client,
     policy: Policy,
     breaker: Breaker,
@@ -347,7 +347,7 @@ impl Upstream {
                 display_url: shown,
                 adaptive,
                 shared,
-                _stop: stop,
+                stop_checks: stop,
                 client,
                 breaker: Breaker::new(name, policy.breaker.clone()),
                 budget: RetryBudget::new(policy.retry_budget_ratio),
@@ -371,7 +371,7 @@ impl Upstream {
 
     /// Stops background work (the health-check task).
     pub fn stop(&self) {
-        let _ = self.inner._stop.send(true);
+        let _ = self.inner.stop_checks.send(true);
     }
 
     /// The service's name.
