@@ -227,3 +227,15 @@ async fn the_demo_runs_a_service_as_several_instances() {
         .unwrap_or_default();
     assert_eq!(listed, urls.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+#[test]
+fn instances_flag_parses_service_counts() {
+    use demo_services::ServiceName;
+    assert_eq!(
+        bff::demo::parse_instances("products=3,users=2").expect("valid"),
+        vec![(ServiceName::Products, 3), (ServiceName::Users, 2)]
+    );
+    for bad in ["products", "nope=2", "products=0", "products=99"] {
+        assert!(bff::demo::parse_instances(bad).is_err(), "{bad}");
+    }
+}

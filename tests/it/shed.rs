@@ -81,6 +81,21 @@ async fn past_the_in_flight_cap_requests_get_503_overloaded_with_retry_after() {
     // Shed requests never reached the products service.
     let calls = stack.service_requests(ServiceName::Products).await;
     assert_eq!(calls as usize, 2 + (200 - shed), "{calls}");
+    let metrics = stack
+        .http
+        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("bff_shed_requests_total") && l.contains("client=\"web\"")),
+        "{metrics}"
+    );
 }
 
 /// Sustained overload: rounds of shed requests while the slots stay taken.

@@ -24,7 +24,7 @@ use http::{header, HeaderValue, StatusCode};
 use tokio::sync::Semaphore;
 
 use super::{graphql_http::error_body, ClientApp};
-use crate::{errors::ErrorCode, telemetry::names};
+use crate::{errors::ErrorCode, telemetry::metrics as m};
 
 /// Seconds a shed client is told to wait.
 pub const RETRY_AFTER_SECS: &str = "1";
@@ -57,7 +57,7 @@ pub(super) async fn limit(
         Ok(_permit) => next.run(request).await,
         Err(_) => {
             let client = app.kind().as_str();
-            metrics::counter!(names::SHED_REQUESTS_TOTAL, "client" => client).increment(1);
+            metrics::counter!(m::SHED_REQUESTS_TOTAL, "client" => client).increment(1);
             tracing::debug!(client, "request shed: in-flight cap reached");
             let body = error_body(
                 ErrorCode::Overloaded,

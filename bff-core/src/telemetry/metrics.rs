@@ -12,6 +12,9 @@ pub const REQUEST_DURATION: &str = "bff_request_duration_seconds";
 pub const IN_FLIGHT: &str = "bff_requests_in_flight";
 /// Counter: requests refused at the edge, labels `client`, `code`.
 pub const EDGE_REJECTIONS: &str = "bff_edge_rejections_total";
+/// Counter: GraphQL requests refused with 503 `OVERLOADED` because the
+/// client's `max_in_flight` was reached (load shedding), label `client`.
+pub const SHED_REQUESTS_TOTAL: &str = "bff_shed_requests_total";
 
 /// Registers the help text of every metric the gateway records.
 pub fn describe_all() {
@@ -29,5 +32,9 @@ pub fn describe_all() {
     metrics::describe_counter!(
         EDGE_REJECTIONS,
         "Requests refused at the HTTP edge, by code"
+    );
+    metrics::describe_counter!(
+        SHED_REQUESTS_TOTAL,
+        "GraphQL requests refused with 503 OVERLOADED (client in-flight cap)"
     );
 }

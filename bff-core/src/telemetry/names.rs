@@ -81,10 +81,6 @@ pub const UPSTREAM_SHED_TOTAL: &str = "bff_upstream_shed_total";
 /// `error`, `skipped`). Labels: `event`.
 pub const SHARED_CACHE_EVENTS_TOTAL: &str = "bff_shared_cache_events_total";
 
-/// Counter: GraphQL requests refused with 503 `OVERLOADED` because the
-/// client's `max_in_flight` was reached. Labels: `client`.
-pub const SHED_REQUESTS_TOTAL: &str = "bff_shed_requests_total";
-
 /// Registers the help text of every upstream metric (called from
 /// [`super::metrics::describe_all`]).
 pub fn describe() {
@@ -148,9 +144,5 @@ pub fn describe() {
     describe_counter!(
         SHARED_CACHE_EVENTS_TOTAL,
         "Shared (Redis) cache tier events: hit, miss, store, error, skipped"
-    );
-    describe_counter!(
-        SHED_REQUESTS_TOTAL,
-        "GraphQL requests refused with 503 OVERLOADED (client in-flight cap)"
     );
 }
