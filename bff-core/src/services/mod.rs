@@ -298,7 +298,7 @@ impl Services {
 ///   keys are preempted for longer than that, and the page splits into more
 ///   calls than it needs, differently on each run (so cache keys differ too).
 ///   So each batch task first waits until the request stops registering keys
-///   (`activity` unchanged over one scheduler round, like JavaScript
+///   (`activity` unchanged over two scheduler rounds, like JavaScript
 ///   DataLoader's "end of tick"; at most [`MAX_SETTLE_ROUNDS`] rounds), and
 ///   batch tasks then start async-graphql's window in the order they were
 ///   spawned (`tickets`), so calls go out in the same order as without the
@@ -338,17 +338,24 @@ impl BatchTasks {
         self.activity.fetch_add(1, AtomicOrdering::Relaxed);
     }
 
-    /// Yields until one scheduler round passes with no loader activity and
-    /// every batch spawned before this one has started.
+    /// Yields until two scheduler rounds in a row pass with no loader
+    /// activity (two: tokio wakes yielded tasks in reverse order, so within
+    /// one round this task may run before the request does) and every batch
+    /// spawned before this one has started.
     async fn settle(&self, ticket: u64) {
         let mut rounds = 0;
+        let mut quiet_rounds = 0;
         loop {
             let before = self.activity.load(AtomicOrdering::Relaxed);
             tokio::task::yield_now().await;
             rounds += 1;
-            let quiet = self.activity.load(AtomicOrdering::Relaxed) == before;
+            if self.activity.load(AtomicOrdering::Relaxed) == before {
+                quiet_rounds += 1;
+            } else {
+                quiet_rounds = 0;
+            }
             let my_turn = self.turn.load(AtomicOrdering::Acquire) >= ticket;
-            if (quiet && my_turn) || rounds >= MAX_SETTLE_ROUNDS {
+            if (quiet_rounds >= 2 && my_turn) || rounds >= MAX_SETTLE_ROUNDS {
                 break;
             }
         }
@@ -548,5 +555,56 @@ impl Loaders {
     pub fn shipments_by_order(&self) -> &DataLoader<ShipmentsByOrder> {
         self.tasks.touch();
         &self.shipments_by_order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn batches_wait_for_the_request_to_settle_and_start_in_spawn_order() {
+        let tasks = Arc::new(BatchTasks::default());
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for _ in 0..3 {
+            let ticket = tasks.issued.fetch_add(1, AtomicOrdering::Relaxed);
+            let (tasks, started) = (tasks.clone(), started.clone());
+            handles.push(tokio::spawn(async move {
+                tasks.settle(ticket).await;
+                let seen = tasks.activity.load(AtomicOrdering::Relaxed);
+                started.lock().expect("lock").push((ticket, seen));
+            }));
+        }
+        // A "request" still registering keys for a few rounds.
+        let busy = tasks.clone();
+        let resolver = tokio::spawn(async move {
+            for _ in 0..10 {
+                busy.touch();
+                tokio::task::yield_now().await;
+            }
+            busy.activity.load(AtomicOrdering::Relaxed)
+        });
+        for h in handles {
+            h.await.expect("batch task");
+        }
+        assert_eq!(resolver.await.expect("resolver"), 10);
+        // Every batch started after the last key, in spawn order.
+        assert_eq!(
+            *started.lock().expect("lock"),
+            vec![(0, 10), (1, 10), (2, 10)]
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_loaders_aborts_their_batches() {
+        let tasks = BatchTasks::default();
+        let task = tokio::spawn(std::future::pending::<()>());
+        let handle = task.abort_handle();
+        tasks.push(handle);
+        tasks.abort_all();
+        assert!(task.await.expect_err("aborted").is_cancelled());
     }
 }
