@@ -192,7 +192,7 @@ async fn the_adaptive_limit_keeps_a_slow_service_from_being_flooded() {
         .start()
         .await;
     stack
-        .fault(ServiceName::Products, json!({"latencyMs": 400}))
+        .fault(ServiceName::Products, json!({"latencyMs": 1000}))
         .await;
     let answers = futures::future::join_all((1..=20).map(|i| {
         let stack = &stack;
@@ -218,7 +218,7 @@ async fn the_adaptive_limit_keeps_a_slow_service_from_being_flooded() {
     }
     let calls = stack.service_requests(ServiceName::Products).await;
     eprintln!(
-        "figures: adaptive limit 4 on a 400 ms service, 20 concurrent lookups: {calls} calls sent, {} refused at once",
+        "figures: adaptive limit 4 on a 1 s service, 20 concurrent lookups: {calls} calls sent, {} refused at once",
         refused.len()
     );
     assert!(calls <= 4, "never more than the limit in flight: {calls}");
