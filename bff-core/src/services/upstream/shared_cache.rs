@@ -12,7 +12,10 @@
 //!   A fresh L2 entry is copied into L1 for its remaining time; a stale one
 //!   is copied too, so it can serve when the service fails.
 //! - **Lookups happen inside the single-flight fetch**: 50 concurrent misses
-//!   make one Redis `GET`, and only a miss there calls the service.
+//!   make one Redis `GET`, and only a miss there calls the service. A fresh
+//!   answer is written before the fetch returns (one more round trip for
+//!   the caller that paid the upstream call), so a replica asked right after
+//!   finds it.
 //! - **Redis is optional at run time**: every command runs under a short
 //!   timeout; a failure is counted (`bff_shared_cache_events_total{event=
 //!   "error"}`), logged once as a warning, and Redis is then skipped for
