@@ -72,10 +72,11 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
                 return ExitCode::from(CONFIG_ERROR_EXIT);
             }
         };
-        match serve_client(kind, schema(), runtime, addr).await {
+        match serve_client(kind, schema(), runtime.clone(), addr).await {
             Ok(handle) => {
                 tracing::info!(client = kind.as_str(), addr = %handle.addr, "serving");
                 handle.wait().await;
+                runtime.stop();
                 ExitCode::SUCCESS
             }
             Err(err) => {
