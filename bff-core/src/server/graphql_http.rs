@@ -48,6 +48,7 @@ use crate::{
     context::RequestContext,
     cost::{BudgetStatus, RequestCost},
     errors::ErrorCode,
+    services::tick::Ticking,
     telemetry::metrics as m,
 };
 
@@ -906,12 +907,14 @@ async fn run_inner(
     let mut responses = Vec::with_capacity(requests.len());
     let mut any_validation_failure = false;
     for request in requests {
+        let loaders = app.runtime.services.loaders(ctx.clone());
+        let tick = loaders.tick();
         let request = request
             .data(ctx.clone())
-            .data(app.runtime.services.loaders(ctx.clone()))
+            .data(loaders)
             .data(app.runtime.clone())
             .data(cost_data.clone());
-        let mut response = (app.schema.execute)(request).await;
+        let mut response = Ticking::new((app.schema.execute)(request), tick).await;
         super::nulls::fill_errored_fields(&mut response);
         let validation_failed = response.data == Value::Null
             && !response.errors.is_empty()

@@ -36,13 +36,15 @@ pub mod recommendations;
 pub mod reviews;
 pub mod shipping;
 pub mod support;
+pub mod tick;
 pub mod upstream;
 pub mod users;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::dataloader::DataLoader;
 
+use self::tick::Tick;
 pub use self::upstream::{BreakerState, ServiceHealth, UpstreamError};
 use self::{
     inventory::{loader::StockBySku, Inventory},
@@ -247,21 +249,32 @@ impl Services {
     }
 }
 
-/// A DataLoader spawner whose tasks run inside `span`.
-fn in_span(
+/// A DataLoader spawner: the batch waits for the end of the executor poll
+/// that spawned it ([`tick`]), and runs inside `span`.
+fn batch_spawner(
     span: tracing::Span,
+    tick: Arc<Tick>,
 ) -> impl Fn(futures::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()>
        + Send
        + Sync
        + 'static {
     use tracing::Instrument;
-    move |batch| tokio::spawn(batch.instrument(span.clone()))
+    move |batch| {
+        let tick = tick.clone();
+        let spawned_in = tick.epoch();
+        let task = async move {
+            tick.passed(spawned_in).await;
+            batch.await;
+        };
+        tokio::spawn(task.instrument(span.clone()))
+    }
 }
 
 /// The per-request DataLoaders (and the request they carry). Built by
 /// [`Services::loaders`]; resolvers find it in the request data.
 pub struct Loaders {
     ctx: Arc<RequestContext>,
+    tick: Arc<Tick>,
     clients: Clients,
     users_by_id: DataLoader<UsersById>,
     products_by_id: DataLoader<ProductsById>,
@@ -288,7 +301,8 @@ impl Loaders {
         // Batches run in spawned tasks; they carry the request's span so
         // every upstream call is a child of its GraphQL operation's span.
         let span = tracing::Span::current();
-        let spawn = || in_span(span.clone());
+        let tick = Arc::new(Tick::default());
+        let spawn = || batch_spawner(span.clone(), tick.clone());
         Self {
             users_by_id: DataLoader::new(
                 UsersById {
@@ -296,59 +310,74 @@ impl Loaders {
                     users: c.users.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             products_by_id: DataLoader::new(
                 ProductsById {
                     ctx: ctx2(),
                     products: c.products.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             orders_by_id: DataLoader::new(
                 OrdersById {
                     ctx: ctx2(),
                     orders: c.orders.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             orders_by_user: DataLoader::new(
                 OrdersByUser {
                     ctx: ctx2(),
                     orders: c.orders.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             reviews_by_product: DataLoader::new(
                 ReviewsByProduct {
                     ctx: ctx2(),
                     reviews: c.reviews.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             stock_by_sku: DataLoader::new(
                 StockBySku {
                     ctx: ctx2(),
                     inventory: c.inventory.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             recommendations_by_user: DataLoader::new(
                 RecommendationsByUser {
                     ctx: ctx2(),
                     recommendations: c.recommendations.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             shipments_by_order: DataLoader::new(
                 ShipmentsByOrder {
                     ctx: ctx2(),
                     shipping: c.shipping.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             clients,
             ctx,
+            tick,
         }
+    }
+
+    /// The poll epoch the batches wait on: wrap the executor in
+    /// [`tick::Ticking`] with it.
+    pub fn tick(&self) -> Arc<Tick> {
+        self.tick.clone()
     }
 
     /// The request these loaders serve.
