@@ -250,7 +250,13 @@ struct WireRequest {
 
 fn flood_check(app: &ClientApp, ip: IpAddr) -> Result<(), Refusal> {
     app.runtime.flood.check(ip).map_err(|wait| {
-        let secs = wait.as_secs().max(1).to_string();
+        metrics::counter!(
+            crate::telemetry::names::COST_REJECTIONS_TOTAL,
+            "client" => app.kind().as_str(),
+            "reason" => "flood"
+        )
+        .increment(1);
+        let secs = (wait.as_secs_f64().ceil() as u64).max(1).to_string();
         Refusal::code(
             ErrorCode::RateLimited,
             "too many requests from this address",
@@ -785,10 +791,15 @@ async fn run_inner(
                     .into_iter()
                     .map(|e| with_code(e, ErrorCode::GraphqlParseFailed))
                     .collect();
+                // QUERY_TOO_COMPLEX is 400 whatever the media type (the
+                // contract pins it); parse and validation failures are 200
+                // for legacy application/json clients.
                 let too_complex = has_code(&errors, ErrorCode::QueryTooComplex);
+                let invalid = is_parse_error(&errors)
+                    || has_code(&errors, ErrorCode::GraphqlValidationFailed);
                 let status = if too_complex {
                     StatusCode::BAD_REQUEST
-                } else if is_parse_error(&errors) && media == Media::Json {
+                } else if invalid && media == Media::Json {
                     StatusCode::OK
                 } else {
                     StatusCode::BAD_REQUEST
@@ -828,7 +839,16 @@ async fn run_inner(
     {
         Ok(status) => status,
         Err(status) => {
-            let retry = status.retry_after.map_or(1, |d| d.as_secs().max(1));
+            metrics::counter!(
+                crate::telemetry::names::COST_REJECTIONS_TOTAL,
+                "client" => client,
+                "reason" => "budget"
+            )
+            .increment(1);
+            // Whole seconds, rounded up: retrying after that pays.
+            let retry = status
+                .retry_after
+                .map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
             let mut refusal = Refusal::code(
                 ErrorCode::RateLimited,
                 format!(
@@ -871,7 +891,8 @@ async fn run_inner(
             .data(ctx.clone())
             .data(app.runtime.services.loaders(ctx.clone()))
             .data(app.runtime.clone())
-            .data(cost_data.clone());
+            .data(cost_data.clone())
+            .data(app.guard.model().clone());
         let mut response = (app.schema.execute)(request).await;
         super::nulls::fill_errored_fields(&mut response);
         let validation_failed = response.data == Value::Null
@@ -894,6 +915,8 @@ async fn run_inner(
 
     // Refund what was reserved but not used.
     let actual = ctx.actual_cost().min(total_cost);
+    metrics::histogram!(crate::telemetry::names::COST_ACTUAL, "client" => client)
+        .record(actual as f64);
     let status = if actual < total_cost {
         app.runtime
             .budgets
