@@ -334,7 +334,7 @@ mod tests {
                 serde_json::json!({})
             )
             .cost,
-            1 + 3 * 2
+            4
         );
         assert_eq!(
             m(

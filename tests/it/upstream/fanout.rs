@@ -9,7 +9,12 @@ use crate::harness::TestStack;
 
 #[tokio::test]
 async fn n_products_cost_ceil_n_over_100_batch_calls_and_no_single_lookups() {
-    let stack = TestStack::builder().with_demo().start().await;
+    // 250 aliases: far over the default alias limit, raised for this test.
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| c.cost.limits.web.max_aliases = 300)
+        .start()
+        .await;
     let fields: Vec<String> = (1..=250)
         .map(|i| format!("p{i}: product(id: \"p{i}\") {{ id }}"))
         .collect();
