@@ -106,7 +106,10 @@ fn budget_benches(c: &mut Criterion) {
     let reachable = rt.block_on(async {
         let client = redis::Client::open(url.as_str()).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
     });
     if reachable.is_some() {
         group.bench_function("redis", |b| {

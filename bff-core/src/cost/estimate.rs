@@ -15,7 +15,9 @@
 //! sub-selection's cost, times the list size when the field is a priced
 //! list (slicing argument from the operation, variables resolved, else the
 //! argument's schema default, else `assumedSize`). `@skip`/`@include` are
-//! ignored: the price is the worst case.
+//! ignored: the price is the worst case. Introspection fields count for one
+//! level of depth (GraphiQL's introspection query nests `ofType` deeper
+//! than mobile's depth limit), but fully for every other size.
 
 use std::collections::{HashMap, HashSet};
 
@@ -189,7 +191,14 @@ impl<'a> Walker<'a> {
                     let weight = price.map_or(0, |p| p.weight);
                     out.add(Summary {
                         selections: child.selections.saturating_add(1),
-                        depth: child.depth.saturating_add(1),
+                        // Introspection (`__schema`, `__type`) nests `ofType`
+                        // deeply by design and calls no upstream: it counts
+                        // for one level (its size still counts everywhere else).
+                        depth: if name.starts_with("__") {
+                            1
+                        } else {
+                            child.depth.saturating_add(1)
+                        },
                         aliases: child.aliases + u64::from(field.alias.is_some()),
                         directives: child
                             .directives
@@ -361,6 +370,15 @@ mod tests {
         assert_eq!(measures.selections, 1u64 << 41);
         assert_eq!(measures.cost, 1u64 << 40);
         assert_eq!(measures.root_fields, 1u64 << 40);
+    }
+
+    #[test]
+    fn introspection_counts_for_one_level_of_depth() {
+        let q = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { \
+                 ofType { ofType { name } } } } } } } } } } }";
+        let s = m(q, serde_json::json!({}));
+        assert_eq!(s.depth, 1);
+        assert_eq!(s.selections, 11);
     }
 
     #[test]

@@ -68,3 +68,36 @@ impl FloodLimiter {
         self.limiter.as_ref().map_or(0, |l| l.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flood_limiter_refuses_past_the_burst_and_forgets_idle_ips() {
+        let limiter = FloodLimiter::new(&FloodConfig {
+            enabled: true,
+            per_second: 1,
+            burst: 2,
+        });
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        assert!(limiter.check(ip).is_ok());
+        assert!(limiter.check(ip).is_ok());
+        assert!(limiter.check(ip).is_err());
+        // Many distinct IPs, each seen once: swept back down once their
+        // state is back to fresh (a microsecond at this rate).
+        let limiter = FloodLimiter::new(&FloodConfig {
+            enabled: true,
+            per_second: 1_000_000,
+            burst: 1,
+        });
+        for i in 0..(2 * SWEEP_EVERY as u32) {
+            let _ = limiter.check(IpAddr::from(i.to_be_bytes()));
+        }
+        assert!(
+            limiter.tracked() < SWEEP_EVERY as usize,
+            "{}",
+            limiter.tracked()
+        );
+    }
+}

@@ -96,3 +96,18 @@ impl BucketStore for MemoryStore {
         "memory"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_buckets_stay_bounded_whatever_the_number_of_callers() {
+        let store = MemoryStore::new(100, Duration::from_secs(600));
+        let params = Params::new(10, 1);
+        for i in 0..5_000 {
+            store.apply_at(&format!("ip:{i}"), params, Op::Charge, 1, 1);
+        }
+        assert!(store.len() <= 110, "{}", store.len());
+    }
+}
