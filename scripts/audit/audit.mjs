@@ -1,11 +1,24 @@
 // Runs the graphql-http server audit (GraphQL-over-HTTP conformance) against
 // each URL given on the command line and fails when any MUST or SHOULD audit
-// fails. Usage: node audit.mjs http://127.0.0.1:4001/graphql [...]
+// fails. Usage: node audit.mjs [--token JWT] http://127.0.0.1:4001/graphql [...]
+// A `--token` applies to the URLs after it (admin answers introspection, which
+// the audit uses, only to staff).
 import { auditServer } from 'graphql-http';
 
 let failed = 0;
-for (const url of process.argv.slice(2)) {
-  const results = await auditServer({ url, fetchFn: fetch });
+let token = null;
+const args = process.argv.slice(2);
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--token') { token = args[++i]; continue; }
+  const url = args[i];
+  const bearer = token;
+  const fetchFn = (input, init = {}) => {
+    if (!bearer) return fetch(input, init);
+    const headers = new Headers(init.headers || {});
+    headers.set('authorization', `Bearer ${bearer}`);
+    return fetch(input, { ...init, headers });
+  };
+  const results = await auditServer({ url, fetchFn });
   const counts = { ok: 0, warn: 0, error: 0 };
   for (const r of results) {
     counts[r.status]++;

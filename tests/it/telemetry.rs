@@ -20,6 +20,11 @@ async fn the_dashboard_trace_has_one_child_span_per_upstream_call() {
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _guard = tracing::subscriber::set_default(subscriber);
+    // tracing-core asks only the *current thread's* dispatcher for a new
+    // callsite's interest while a single dispatcher is registered, so a
+    // callsite first hit by another test's thread would be cached as
+    // "never" for ours. A second registered dispatcher makes it ask all.
+    let _second_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
 
     let stack = TestStack::builder().with_demo().start().await;
     let token = stack.token("u1", &["customer"], &[]);
@@ -52,9 +57,9 @@ async fn the_dashboard_trace_has_one_child_span_per_upstream_call() {
         children.len() as u64,
         upstream_calls,
         "one child per upstream call: {:?}",
-        children
+        spans
             .iter()
-            .map(|s| s.name.to_string())
+            .map(|s| format!("{} {} parent={}", s.name, s.span_context.span_id(), s.parent_span_id))
             .collect::<Vec<_>>()
     );
     assert!(children

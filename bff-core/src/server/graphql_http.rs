@@ -627,22 +627,24 @@ fn traceparent(headers: &HeaderMap) -> String {
     }
 }
 
-/// The operation a request will run, from the parsed document.
-fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
-    let name = request.operation_name.clone();
+/// The operation a request will run, from the parsed document: its name
+/// (if it has one) and its type.
+fn selected_operation(
+    request: &mut async_graphql::Request,
+) -> Option<(Option<String>, OperationType)> {
+    use async_graphql::parser::types::DocumentOperations;
+    let wanted = request.operation_name.clone();
     let doc = request.parsed_query().ok()?;
-    match (&doc.operations, name) {
-        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name.as_str()).map(|op| op.node.ty)
+    match (&doc.operations, wanted) {
+        (DocumentOperations::Single(op), name) => Some((name, op.node.ty)),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name.as_str()).map(|op| (Some(name), op.node.ty))
         }
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
-            if ops.len() == 1 {
-                ops.values().next().map(|op| op.node.ty)
-            } else {
-                None
-            }
-        }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
+            .iter()
+            .next()
+            .map(|(name, op)| (Some(name.to_string()), op.node.ty)),
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 
@@ -706,6 +708,7 @@ async fn run(
         http.response.status_code = tracing::field::Empty,
         request_id = %request_id(&headers),
     );
+    continue_trace(&span, &headers);
     let response = run_inner(&app, &method, &headers, client_ip, wire, media)
         .instrument(span.clone())
         .await;
@@ -713,6 +716,27 @@ async fn run(
     metrics::histogram!(m::REQUEST_DURATION, "client" => client)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Makes an incoming W3C `traceparent` the parent of the request's span, so
+/// the gateway's spans join the caller's trace (no-op without OpenTelemetry).
+fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
+    use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    struct Headers<'a>(&'a HeaderMap);
+    impl Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(HeaderName::as_str).collect()
+        }
+    }
+    if headers.contains_key("traceparent") {
+        let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+        let _ = span.set_parent(propagator.extract(&Headers(headers)));
+    }
 }
 
 /// Counts a request in flight until dropped, so a client that disconnects
@@ -813,9 +837,24 @@ async fn run_inner(
                 return refusal_response(client, refusal, media);
             }
         }
-        let op_type = operation_type(&mut request);
-        if let Some(ty) = op_type {
-            tracing::Span::current().record("graphql.operation.type", ty.to_string());
+        let selected = selected_operation(&mut request);
+        let op_type = selected.as_ref().map(|(_, ty)| *ty);
+        if let Some((name, ty)) = &selected {
+            let span = tracing::Span::current();
+            span.record("graphql.operation.type", ty.to_string());
+            // The span is named `{type} {name}` once the document is parsed
+            // (OTel GraphQL conventions); the wire `operationName` is
+            // optional, the document's own name is not.
+            if !batch {
+                if let Some(name) = name {
+                    span.record("graphql.operation.name", name.as_str());
+                    // Once entered, an OTel span is renamed through its
+                    // context (recording `otel.name` only works before).
+                    use opentelemetry::trace::TraceContextExt as _;
+                    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                    span.context().span().update_name(format!("GraphQL {name}"));
+                }
+            }
         }
         if *method == Method::GET && op_type == Some(OperationType::Mutation) {
             let refusal = Refusal::new(

@@ -151,6 +151,9 @@ struct Spec {
     deadline: Instant,
     idempotent: bool,
     allow_404: bool,
+    /// How the response cache saw this call (`miss`, or `bypass` when the
+    /// call is not cacheable); recorded on the call's span.
+    cache: &'static str,
 }
 
 type Flight = Shared<BoxFuture<'static, Result<Answer, UpstreamError>>>;
@@ -377,6 +380,7 @@ impl Upstream {
             deadline: ctx.deadline,
             idempotent,
             allow_404: false,
+            cache: "bypass",
         };
         let answer = self.execute(&spec).await?;
         self.parse(&answer.body)
@@ -441,6 +445,7 @@ impl Upstream {
             deadline: ctx.deadline,
             idempotent: true,
             allow_404,
+            cache: "bypass",
         };
         let fresh = |value| Fetched {
             value,
@@ -448,6 +453,10 @@ impl Upstream {
         };
         let Some(key) = self.cache_key(ctx, path) else {
             return self.execute(&spec).await.map(fresh);
+        };
+        let spec = Spec {
+            cache: "miss",
+            ..spec
         };
         let cached = self.inner.cache.get(&key).await;
         if let Some(entry) = cached.as_ref().filter(|e| e.is_fresh()) {
@@ -509,26 +518,32 @@ impl Upstream {
         }
         let this = self.clone();
         let task_key = key.clone();
-        let task = tokio::spawn(async move {
-            // Removes the in-flight mark however the task ends.
-            let _done = InflightGuard {
-                upstream: this.clone(),
-                key: task_key.clone(),
-            };
-            let result = this.execute(&spec).await;
-            if let Ok(answer) = &result {
-                if answer.status == 200 {
-                    let policy = &this.inner.policy;
-                    if let Some(ttl) =
-                        CacheControl::ttl(answer.cache_control.as_ref(), policy.cache_ttl)
-                    {
-                        let entry = Entry::new(answer.body.clone(), ttl, policy.stale_if_error);
-                        this.inner.cache.insert(task_key, entry).await;
+        // The fetch runs on its own task but stays in the trace of the
+        // request that started it.
+        let span = tracing::Span::current();
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                // Removes the in-flight mark however the task ends.
+                let _done = InflightGuard {
+                    upstream: this.clone(),
+                    key: task_key.clone(),
+                };
+                let result = this.execute(&spec).await;
+                if let Ok(answer) = &result {
+                    if answer.status == 200 {
+                        let policy = &this.inner.policy;
+                        if let Some(ttl) =
+                            CacheControl::ttl(answer.cache_control.as_ref(), policy.cache_ttl)
+                        {
+                            let entry = Entry::new(answer.body.clone(), ttl, policy.stale_if_error);
+                            this.inner.cache.insert(task_key, entry).await;
+                        }
                     }
                 }
-            }
-            result
-        });
+                result
+            },
+            span,
+        ));
         let service = self.inner.name;
         let flight = async move {
             task.await
@@ -584,7 +599,7 @@ impl Upstream {
                 return Err(err);
             }
             let per_attempt = policy.timeout.min(remaining);
-            let (err, retry_after) = match self.attempt(spec, per_attempt).await {
+            let (err, retry_after) = match self.attempt(spec, per_attempt, attempt).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
@@ -626,8 +641,49 @@ impl Upstream {
         .increment(1);
     }
 
-    /// One HTTP exchange under `timeout`.
+    /// One HTTP exchange under `timeout`, in its own client span.
     async fn attempt(
+        &self,
+        spec: &Spec,
+        timeout: Duration,
+        attempt: u32,
+    ) -> Result<Answer, (UpstreamError, Option<Duration>)> {
+        let service = self.inner.name;
+        // One span per upstream call (OTel HTTP client conventions): named
+        // after the route template so traces group by endpoint, not by id.
+        let template = route_template(&spec.path);
+        let span = tracing::info_span!(
+            "upstream.request",
+            otel.name = %format!("{} {template}", spec.method),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            bff.service = service,
+            http.request.method = %spec.method,
+            url.template = %template,
+            http.request.resend_count = attempt,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            bff.cache = spec.cache,
+            bff.breaker.state = self.inner.breaker.state().as_str(),
+        );
+        let result =
+            tracing::Instrument::instrument(self.attempt_inner(spec, timeout), span.clone()).await;
+        match &result {
+            Ok(answer) => {
+                span.record("http.response.status_code", answer.status);
+            }
+            Err((err, _)) => {
+                if let UpstreamError::Status { status, .. } = err {
+                    span.record("http.response.status_code", *status);
+                }
+                span.record("error.type", err.kind());
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        result
+    }
+
+    async fn attempt_inner(
         &self,
         spec: &Spec,
         timeout: Duration,
@@ -675,6 +731,7 @@ impl Upstream {
             .client
             .request(spec.method.clone(), url)
             .headers(spec.headers.clone())
+            .headers(trace_headers())
             .header(REQUEST_TIMEOUT_HEADER, timeout.as_millis().to_string());
         if let Some(body) = &spec.body {
             request = request.body(body.clone());
@@ -766,6 +823,46 @@ impl Drop for InflightGuard {
     }
 }
 
+/// `/products/p12/reviews?x=1` → `/products/{id}/reviews`: the path without
+/// its query, with every segment after the first that holds a digit or an
+/// escape replaced by `{id}` (service ids always do, route words never do).
+fn route_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let is_id = i > 1 && segment.bytes().any(|b| b.is_ascii_digit() || b == b'%');
+        out.push_str(if is_id { "{id}" } else { segment });
+    }
+    out
+}
+
+/// The `traceparent` of the current upstream span when OpenTelemetry is
+/// recording, so the service's spans hang under this call; otherwise nothing
+/// (the request-level `traceparent` of [`propagation_headers`] stays).
+fn trace_headers() -> HeaderMap {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let mut headers = HeaderMap::new();
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
+    if sc.is_valid() {
+        let value = format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static("traceparent"), v);
+        }
+    }
+    headers
+}
+
 /// The headers every call carries: request id, trace context, and identity
 /// derived only from the verified caller.
 fn propagation_headers(ctx: &RequestContext) -> HeaderMap {
@@ -813,6 +910,18 @@ mod tests {
         assert_eq!(encode("../_control/reset"), "..%2F_control%2Freset");
         assert_eq!(encode(".."), "%2E%2E");
         assert_eq!(encode("a,b&c=d"), "a%2Cb%26c%3Dd");
+    }
+
+    #[test]
+    fn route_templates_hide_ids_but_keep_route_words() {
+        assert_eq!(route_template("/orders?userId=u1&limit=5"), "/orders");
+        assert_eq!(route_template("/products/p12"), "/products/{id}");
+        assert_eq!(
+            route_template("/products/p%2F1/reviews"),
+            "/products/{id}/reviews"
+        );
+        assert_eq!(route_template("/inventory/SKU-0001"), "/inventory/{id}");
+        assert_eq!(route_template("/users"), "/users");
     }
 
     #[test]
