@@ -5,6 +5,7 @@
 //! - `guard/dashboard`: the web dashboard operation (bff-web/operations).
 //! - `guard/1000_aliases`: 1,000 aliased `product(id:)` fields, limits
 //!   raised so the whole walk and estimate run.
+//! - `guard/parse_only_*`: async-graphql's parser alone, for comparison.
 //! - `guard/fragment_bomb_refused`: 40 fragments each spreading the next
 //!   twice (2^40 selections expanded), refused by the memoised count.
 //! - `budget/memory` and `budget/redis`: one charge + one refund of it (Redis
@@ -66,6 +67,14 @@ fn guard_benches(c: &mut Criterion) {
             let a = roomy.check(&mut request).expect("accepted");
             black_box(a.cost)
         })
+    });
+    // Baselines: async-graphql's parser alone (the guard parses once, and
+    // execution reuses that parse).
+    group.bench_function("parse_only_dashboard", |b| {
+        b.iter(|| black_box(async_graphql::parser::parse_query(dashboard).is_ok()))
+    });
+    group.bench_function("parse_only_1000_aliases", |b| {
+        b.iter(|| black_box(async_graphql::parser::parse_query(aliases.as_str()).is_ok()))
     });
     group.bench_function("fragment_bomb_refused", |b| {
         b.iter(|| {

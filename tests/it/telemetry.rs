@@ -59,7 +59,12 @@ async fn the_dashboard_trace_has_one_child_span_per_upstream_call() {
         "one child per upstream call: {:?}",
         spans
             .iter()
-            .map(|s| format!("{} {} parent={}", s.name, s.span_context.span_id(), s.parent_span_id))
+            .map(|s| format!(
+                "{} {} parent={}",
+                s.name,
+                s.span_context.span_id(),
+                s.parent_span_id
+            ))
             .collect::<Vec<_>>()
     );
     assert!(children
