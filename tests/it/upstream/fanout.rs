@@ -9,10 +9,14 @@ use crate::harness::TestStack;
 
 #[tokio::test]
 async fn n_products_cost_ceil_n_over_100_batch_calls_and_no_single_lookups() {
-    // 250 aliases: far over the default alias limit, raised for this test.
+    // 250 aliased root fields: far over the default alias and root-field
+    // limits, raised for this test.
     let stack = TestStack::builder()
         .with_demo()
-        .config(|c| c.cost.limits.web.max_aliases = 300)
+        .config(|c| {
+            c.cost.limits.web.max_aliases = 300;
+            c.cost.limits.web.max_root_fields = 300;
+        })
         .start()
         .await;
     let fields: Vec<String> = (1..=250)
