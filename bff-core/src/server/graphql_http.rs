@@ -828,11 +828,15 @@ async fn run_inner(
                 } else {
                     StatusCode::BAD_REQUEST
                 };
+                // Nothing was reserved, but the answer still tells the
+                // caller where its budget stands (CONTRACT §3: every
+                // response carries the cost and the rate-limit headers).
+                let budget = app.runtime.budgets.peek(app.kind(), &caller).await;
                 let refusal = Refusal {
                     status,
                     errors,
-                    headers: Vec::new(),
-                    extensions: None,
+                    headers: rate_limit_headers(&budget),
+                    extensions: Some(json!({"cost": cost_json(0, 0, &budget)})),
                 };
                 return refusal_response(client, refusal, media);
             }

@@ -90,6 +90,10 @@ async fn each_limit_violated_alone_is_refused_with_its_limit_and_measured_value_
         assert_eq!(x["limit"], json!(limit), "{kind}: {x}");
         assert_eq!(x["measured"], json!(measured), "{kind}: {x}");
         assert!(a.body.get("data").is_none(), "{kind}: nothing executed");
+        // Nothing reserved, and the answer says where the budget stands.
+        assert_eq!(a.body["extensions"]["cost"]["requested"], 0, "{kind}");
+        assert_eq!(a.body["extensions"]["cost"]["limit"], 500, "{kind}");
+        assert_eq!(a.header("x-ratelimit-remaining").as_deref(), Some("500"));
     }
     assert_eq!(stack.upstream_requests().await, 0);
 }

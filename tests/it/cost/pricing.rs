@@ -129,3 +129,35 @@ async fn every_client_has_the_rate_limit_field() {
     let a = stack.graphql(ClientKind::Admin, q, None).await;
     assert_eq!(a.codes(), vec!["UNAUTHENTICATED"]);
 }
+
+#[tokio::test]
+async fn cost_metrics_show_estimated_and_actual_cost_rejections_and_remaining_budget() {
+    let stack = TestStack::builder().with_demo().start().await;
+    let a = stack
+        .graphql(
+            ClientKind::Web,
+            "{ product(id: \"p1\") { stock { available } } }",
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let deep = "{ a { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } } }";
+    assert_eq!(stack.graphql(ClientKind::Web, deep, None).await.status, 400);
+    let metrics = stack
+        .http
+        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for wanted in [
+        "bff_cost_estimated_points_bucket{client=\"web\"",
+        "bff_cost_actual_points_bucket{client=\"web\"",
+        "bff_budget_remaining_ratio_bucket{client=\"web\",tier=\"anonymous\"",
+        "bff_cost_rejections_total{client=\"web\",reason=\"depth\"}",
+    ] {
+        assert!(metrics.contains(wanted), "{wanted} in\n{metrics}");
+    }
+}

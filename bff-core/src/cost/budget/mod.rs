@@ -149,12 +149,25 @@ impl Budgets {
         caller: &Caller,
         cost: u64,
     ) -> Result<BudgetStatus, BudgetStatus> {
+        self.charge_inner(client, caller, cost, true).await
+    }
+
+    async fn charge_inner(
+        &self,
+        client: ClientKind,
+        caller: &Caller,
+        cost: u64,
+        record: bool,
+    ) -> Result<BudgetStatus, BudgetStatus> {
         let tier = self.tier_budget(client, caller.tier()).clone();
         if !self.cfg.enabled {
             return Ok(full(&tier));
         }
         let outcome = self.apply(client, caller, &tier, Op::Charge, cost).await;
         let status = status(&tier, &outcome);
+        if !record {
+            return Ok(status);
+        }
         metrics::histogram!(
             names::BUDGET_REMAINING_RATIO,
             names::LABEL_CLIENT => client.as_str(),
@@ -165,6 +178,14 @@ impl Budgets {
             Ok(status)
         } else {
             Err(status)
+        }
+    }
+
+    /// The caller's budget without changing it (a charge of nothing), for
+    /// answers refused before anything was reserved.
+    pub async fn peek(&self, client: ClientKind, caller: &Caller) -> BudgetStatus {
+        match self.charge_inner(client, caller, 0, false).await {
+            Ok(status) | Err(status) => status,
         }
     }
 
