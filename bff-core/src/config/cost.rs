@@ -152,10 +152,13 @@ pub struct BudgetConfig {
     /// Prefix of the bucket keys in Redis (several deployments, or tests,
     /// can share one Redis).
     pub redis_key_prefix: String,
-    /// Per-client tier overrides, e.g. `[cost.budget.admin.free]`; a tier
-    /// not given there uses the tier above.
+    /// Tier overrides of the web client. Per-client overrides, e.g.
+    /// `[cost.budget.admin] free = {..}`: a tier not given there uses the
+    /// tier above.
     pub web: ClientTiers,
+    /// Tier overrides of the mobile client.
     pub mobile: ClientTiers,
+    /// Tier overrides of the admin client.
     pub admin: ClientTiers,
 }
 
@@ -163,9 +166,13 @@ pub struct BudgetConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientTiers {
+    /// Replaces `cost.budget.anonymous` for this client.
     pub anonymous: Option<TierBudget>,
+    /// Replaces `cost.budget.free` for this client.
     pub free: Option<TierBudget>,
+    /// Replaces `cost.budget.pro` for this client.
     pub pro: Option<TierBudget>,
+    /// Replaces `cost.budget.enterprise` for this client.
     pub enterprise: Option<TierBudget>,
 }
 

@@ -122,6 +122,13 @@ impl CostModel {
         self.field(parent, field).map_or(0, |f| f.weight)
     }
 
+    /// Every field of every object and interface type as `(type, field, price)`.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str, &FieldCost)> {
+        self.fields
+            .iter()
+            .flat_map(|(t, fs)| fs.iter().map(move |(f, c)| (t.as_str(), f.as_str(), c)))
+    }
+
     /// Every priced field as `(type, field, weight)`, sorted (for tests).
     pub fn priced_fields(&self) -> Vec<(String, String, u64)> {
         let mut out: Vec<_> = self

@@ -161,3 +161,38 @@ async fn cost_metrics_show_estimated_and_actual_cost_rejections_and_remaining_bu
         assert!(metrics.contains(wanted), "{wanted} in\n{metrics}");
     }
 }
+
+/// The cost model is read back from each client's committed SDL: every
+/// root field that calls a service costs at least 1, and every paged list
+/// (a `first` argument) is priced by it.
+#[test]
+fn every_client_prices_its_upstream_root_fields_and_paged_lists() {
+    use bff_core::cost::CostModel;
+    // Root fields answered by the gateway itself.
+    let local = ["rateLimit", "systemHealth", "home"];
+    for (client, sdl) in [
+        ("web", include_str!("../../../schema/web.graphql")),
+        ("mobile", include_str!("../../../schema/mobile.graphql")),
+        ("admin", include_str!("../../../schema/admin.graphql")),
+    ] {
+        let model = CostModel::from_sdl(sdl).expect("the committed SDL parses");
+        let mut roots = 0;
+        for (ty, field, price) in model.fields() {
+            if (ty == "Query" || ty == "Mutation") && !local.contains(&field) {
+                roots += 1;
+                assert!(price.weight >= 1, "{client}: {ty}.{field} is unpriced");
+            }
+            if price.int_defaults.contains_key("first") {
+                let list = price.list.as_ref().unwrap_or_else(|| {
+                    panic!("{client}: {ty}.{field} takes `first` but has no @listSize")
+                });
+                assert_eq!(
+                    list.slicing_arguments,
+                    vec!["first"],
+                    "{client}: {ty}.{field}"
+                );
+            }
+        }
+        assert!(roots > 0, "{client}");
+    }
+}
