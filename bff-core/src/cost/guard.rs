@@ -2,8 +2,8 @@
 //!
 //! In order, each step cheaper than the next and able to stop the rest:
 //!
-//! 1. on the raw text: bytes, then tokens ([`super::lexer`]); over either,
-//!    the document is never parsed;
+//! 1. on the raw text: bytes, tokens and bracket nesting
+//!    ([`super::lexer`]); over any, the document is never parsed;
 //! 2. parse once (`Request::parsed_query`: execution reuses this parse);
 //! 3. one memoised walk ([`super::estimate`]): fragment-expanded
 //!    selections, depth, aliases, root fields, directives in every position,
@@ -30,6 +30,11 @@ use crate::{
     telemetry::names,
 };
 
+/// Deepest bracket nesting of the raw text the parser is given: its own
+/// recursion limit (64) applies only after pest has recursed through the
+/// whole document, so deeper documents are refused before parsing.
+pub const MAX_RAW_NESTING: u64 = 64;
+
 /// One client's guard: its limits and its cost model.
 #[derive(Debug, Clone)]
 pub struct Guard {
@@ -50,8 +55,8 @@ pub struct Assessment {
 /// One exceeded limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// `bytes`, `tokens`, `selections`, `depth`, `aliases`, `root_fields`,
-    /// `directives` or `cost`.
+    /// `bytes`, `tokens`, `nesting`, `selections`, `depth`, `aliases`,
+    /// `root_fields`, `directives` or `cost`.
     pub kind: &'static str,
     pub limit: u64,
     pub measured: u64,
@@ -62,6 +67,7 @@ impl Violation {
         let what = match self.kind {
             "bytes" => "the document is too long",
             "tokens" => "the document has too many tokens",
+            "nesting" => "the document nests brackets too deeply",
             "selections" => "the operation selects too many fields (fragments expanded)",
             "depth" => "the operation is nested too deeply",
             "aliases" => "the operation uses too many aliases",
@@ -151,7 +157,15 @@ impl Guard {
                 measured: bytes,
             });
         }
-        let tokens = lexer::count_tokens(query, u64::MAX);
+        let raw = lexer::scan(query, u64::MAX);
+        let tokens = raw.tokens;
+        if raw.nesting > MAX_RAW_NESTING {
+            out.push(Violation {
+                kind: "nesting",
+                limit: MAX_RAW_NESTING,
+                measured: raw.nesting,
+            });
+        }
         if tokens > u64::from(l.max_tokens) {
             out.push(Violation {
                 kind: "tokens",

@@ -8,14 +8,35 @@
 //! still a string. It follows the GraphQL lexical grammar closely enough to
 //! count (punctuators, names, numbers, strings, block strings; whitespace,
 //! commas and comments are ignored); it does not validate anything.
+//!
+//! It also measures bracket nesting (`{`, `[`, `(`): pest recurses once per
+//! level while building its tree, before async-graphql's own recursion limit
+//! (64) is checked, so a document of 1,500 nested braces would recurse that
+//! deep first. The guard refuses deep nesting from this count instead.
 
 /// Counts lexical tokens of `text`; stops counting once `stop_after` is
 /// passed (the caller only needs to know the count is over its limit), so
 /// the answer is `min(count, stop_after + 1)`.
 pub fn count_tokens(text: &str, stop_after: u64) -> u64 {
+    scan(text, stop_after).tokens
+}
+
+/// What one pass over the raw text measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawMeasures {
+    /// Lexical tokens (at most `stop_after + 1`).
+    pub tokens: u64,
+    /// Deepest bracket nesting (`{`, `[`, `(`) seen.
+    pub nesting: u64,
+}
+
+/// Counts tokens and bracket nesting of `text` (see [`count_tokens`]).
+pub fn scan(text: &str, stop_after: u64) -> RawMeasures {
     let bytes = text.as_bytes();
     let mut i = 0usize;
     let mut count = 0u64;
+    let mut depth = 0u64;
+    let mut nesting = 0u64;
     while i < bytes.len() {
         let b = bytes[i];
         match b {
@@ -75,6 +96,17 @@ pub fn count_tokens(text: &str, stop_after: u64) -> u64 {
                     i += 1;
                 }
             }
+            b'{' | b'[' | b'(' => {
+                count += 1;
+                depth += 1;
+                nesting = nesting.max(depth);
+                i += 1;
+            }
+            b'}' | b']' | b')' => {
+                count += 1;
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
             // Punctuators and anything else (invalid characters count too:
             // the parser will refuse them, the count only has to be cheap).
             _ => {
@@ -83,10 +115,13 @@ pub fn count_tokens(text: &str, stop_after: u64) -> u64 {
             }
         }
         if count > stop_after {
-            return count;
+            break;
         }
     }
-    count
+    RawMeasures {
+        tokens: count,
+        nesting,
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +142,12 @@ mod tests {
         );
         assert_eq!(count_tokens("{ ...F } fragment F on T { a }", 100), 11);
         assert_eq!(count_tokens("{ a b c d e f }", 3), 4);
+    }
+
+    #[test]
+    fn nesting_is_the_deepest_bracket_level() {
+        assert_eq!(super::scan("{ a(b: [[1]]) { c } }", 100).nesting, 4);
+        assert_eq!(super::scan("{ a } { b }", 100).nesting, 1);
+        assert_eq!(super::scan("{ a(s: \"{{{{\") }", 100).nesting, 2);
     }
 }

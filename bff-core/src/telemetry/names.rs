@@ -50,7 +50,7 @@ pub const COST_ESTIMATED: &str = "bff_cost_estimated_points";
 pub const COST_ACTUAL: &str = "bff_cost_actual_points";
 
 /// Counter: requests refused by the cost guard, budgets or flood limiter.
-/// Labels: `client`, `reason` (`bytes`, `tokens`, `selections`, `depth`,
+/// Labels: `client`, `reason` (`bytes`, `tokens`, `nesting`, `selections`, `depth`,
 /// `aliases`, `root_fields`, `directives`, `cost`, `circular_fragment`,
 /// `budget`, `flood`).
 pub const COST_REJECTIONS_TOTAL: &str = "bff_cost_rejections_total";

@@ -210,3 +210,29 @@ async fn an_operation_over_the_maximum_cost_is_refused_before_any_upstream_call(
     );
     assert_eq!(stack.upstream_requests().await, 0);
 }
+
+/// 1,500 nested braces fit in the token limit; the parser would recurse
+/// through all of them before its own limit applies, so they are refused
+/// on the raw text.
+#[tokio::test]
+async fn deeply_nested_brackets_are_refused_before_parsing() {
+    let stack = TestStack::builder().with_demo().start().await;
+    let q = format!("{}{}", "{ a ".repeat(1_500), "}".repeat(1_500));
+    let a = stack.graphql(ClientKind::Web, &q, None).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(kinds(&a), vec!["nesting"]);
+    let x = violation(&a, "nesting").expect("nesting");
+    assert_eq!(
+        (x["limit"].clone(), x["measured"].clone()),
+        (json!(64), json!(1500))
+    );
+    // Values nest too.
+    let q = format!(
+        "{{ product(id: {}1{}) {{ id }} }}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let a = stack.graphql(ClientKind::Web, &q, None).await;
+    assert_eq!(kinds(&a), vec!["nesting"], "{}", a.body);
+    assert_eq!(stack.upstream_requests().await, 0);
+}
