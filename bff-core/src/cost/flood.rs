@@ -58,6 +58,8 @@ impl FloodLimiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        // IPv6 by /64, as budgets do: one subscriber, one key.
+        let ip = super::budget::network(ip);
         limiter
             .check_key(&ip)
             .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))

@@ -892,14 +892,20 @@ async fn run_inner(
             let retry = status
                 .retry_after
                 .map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
-            let mut refusal = Refusal::code(
-                ErrorCode::RateLimited,
+            let message = if total_cost > status.limit {
+                format!(
+                    "this request costs {total_cost} points, more than the whole budget of {} \
+                     points: it can never be paid; ask for fewer items",
+                    status.limit
+                )
+            } else {
                 format!(
                     "this request costs {total_cost} points and the budget has {} left",
                     status.remaining
-                ),
-            )
-            .header(header::RETRY_AFTER, &retry.to_string());
+                )
+            };
+            let mut refusal = Refusal::code(ErrorCode::RateLimited, message)
+                .header(header::RETRY_AFTER, &retry.to_string());
             if let Some(err) = refusal.errors.first_mut() {
                 let ext = err
                     .extensions

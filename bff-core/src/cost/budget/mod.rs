@@ -2,7 +2,8 @@
 //! refills continuously (GCRA with cost and refund, [`gcra`]).
 //!
 //! The caller is the token's `sub`, else the client IP (`X-Forwarded-For`
-//! is believed only from `server.trusted_proxies`, at the edge). The bucket
+//! is believed only from `server.trusted_proxies`, at the edge; an IPv6
+//! address counts by its /64, see [`caller_key`]). The bucket
 //! size and refill rate come from the caller's tier (`anonymous`, `free`,
 //! `pro`, `enterprise`) and the client (`[cost.budget.<client>]` overrides).
 //! The edge reserves the requested cost before execution and refunds
@@ -207,7 +208,7 @@ impl Budgets {
         op: Op,
         points: u64,
     ) -> Outcome {
-        let key = format!("{}:{}", client.as_str(), caller.budget_key());
+        let key = format!("{}:{}", client.as_str(), caller_key(caller));
         let params = Params::new(tier.limit, tier.restore_rate);
         if let Some(redis) = &self.redis {
             match redis.apply(&key, params, op, points, None).await {
@@ -243,6 +244,30 @@ impl Budgets {
     }
 }
 
+/// The bucket key of a caller: the token's `sub`, else the client address,
+/// with IPv6 addresses cut to their /64 (one subscriber's prefix: a client
+/// that rotates through its own /64 still has one budget).
+pub fn caller_key(caller: &Caller) -> String {
+    match &caller.identity {
+        Some(identity) => format!("sub:{}", identity.sub),
+        None => format!("ip:{}", network(caller.ip)),
+    }
+}
+
+/// An IPv4 address as is; an IPv6 address cut to its /64.
+pub fn network(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => ip,
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return std::net::IpAddr::V4(v4);
+            }
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
 fn full(tier: &TierBudget) -> BudgetStatus {
     BudgetStatus {
         limit: tier.limit,
@@ -260,5 +285,23 @@ fn status(tier: &TierBudget, o: &Outcome) -> BudgetStatus {
         restore_rate: tier.restore_rate,
         reset_after: Duration::from_micros(o.reset_after_us),
         retry_after: (!o.allowed).then(|| Duration::from_micros(o.retry_after_us)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_callers_are_keyed_by_their_64_prefix() {
+        let a = Caller::anonymous("2001:db8:1:2:aaaa::1".parse().expect("ip"));
+        let b = Caller::anonymous("2001:db8:1:2:bbbb::9".parse().expect("ip"));
+        let c = Caller::anonymous("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(caller_key(&a), caller_key(&b));
+        assert_ne!(caller_key(&a), caller_key(&c));
+        let v4 = Caller::anonymous("10.1.2.3".parse().expect("ip"));
+        assert_eq!(caller_key(&v4), "ip:10.1.2.3");
+        let mapped = Caller::anonymous("::ffff:10.1.2.3".parse().expect("ip"));
+        assert_eq!(caller_key(&mapped), "ip:10.1.2.3");
     }
 }
