@@ -114,6 +114,10 @@ struct Proxy {
 
 impl Proxy {
     async fn start(redis: &str) -> Proxy {
+        Proxy::start_on(redis, "127.0.0.1:0").await
+    }
+
+    async fn start_on(redis: &str, bind: &str) -> Proxy {
         let target = redis
             .trim_start_matches("redis://")
             .trim_end_matches('/')
@@ -121,7 +125,7 @@ impl Proxy {
             .next()
             .expect("host:port")
             .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = TcpListener::bind(bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let tracked = conns.clone();
@@ -157,6 +161,13 @@ impl Proxy {
         format!("redis://{auth}{}{db}", self.addr)
     }
 
+    /// Accepts again on the same address (Redis "comes back").
+    async fn restore(&mut self, redis: &str) {
+        let again = Proxy::start_on(redis, &self.addr.to_string()).await;
+        self.accept = again.accept;
+        self.conns = again.conns;
+    }
+
     /// Stops accepting and drops every proxied connection.
     fn cut(&self) {
         self.accept.abort();
@@ -172,7 +183,7 @@ impl Proxy {
 #[tokio::test]
 async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
     let Some(url) = redis_url().await else { return };
-    let proxy = Proxy::start(&url).await;
+    let mut proxy = Proxy::start(&url).await;
     let prefix = unique_prefix();
     let stack = TestStack::builder()
         .with_demo()
@@ -226,6 +237,55 @@ async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
             .lines()
             .any(|l| l.starts_with("bff_budget_backend_errors_total{backend=\"redis\"}")),
         "{metrics}"
+    );
+
+    // Redis comes back: the shared bucket (6 left, refilling) is used again,
+    // while the local one is empty. Reconnection is retried about once a
+    // second, so poll for a few seconds.
+    proxy.restore(&url).await;
+    let mut back = false;
+    for _ in 0..40 {
+        let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
+        // The shared bucket has at least 4 left after this charge; the
+        // drained local one at most 1.
+        if r.status == 200 && cost(&r, "remaining") >= 4 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(back, "budgets went back to Redis once it answered");
+}
+
+/// Redis unreachable from the start: the gateway starts and serves, with
+/// budgets enforced per process.
+#[tokio::test]
+async fn an_unreachable_redis_at_start_fails_open_to_local_budgets() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| {
+            // Nothing listens on port 1.
+            c.redis_url = Some("redis://127.0.0.1:1".to_string());
+            c.cost.budget.free = TierBudget::new(4, 1);
+        })
+        .start()
+        .await;
+    let token = stack.token("u1", &["customer"], &[]);
+    let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
+    assert_eq!((r.status, cost(&r, "remaining")), (200, 2), "{}", r.body);
+    assert_eq!(
+        stack
+            .graphql(ClientKind::Web, TWO, Some(&token))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        stack
+            .graphql(ClientKind::Web, TWO, Some(&token))
+            .await
+            .status,
+        429
     );
 }
 
