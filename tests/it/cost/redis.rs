@@ -65,6 +65,8 @@ fn shared(url: &str, prefix: &str, secret: &str) -> impl FnOnce(&mut Config) {
         c.redis_url = Some(url);
         c.cost.budget.redis_key_prefix = prefix;
         c.cost.budget.free = TierBudget::new(10, 1);
+        // A loaded test machine must not turn a slow answer into a fallback.
+        c.cost.budget.redis_timeout = Duration::from_secs(2);
         c.auth.jwt_secret = Some(bff_core::config::Secret(secret));
     }
 }
@@ -191,6 +193,7 @@ async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
             c.redis_url = Some(proxy.url(&url));
             c.cost.budget.redis_key_prefix = prefix.clone();
             c.cost.budget.free = TierBudget::new(10, 1);
+            c.cost.budget.redis_timeout = Duration::from_secs(2);
         })
         .start()
         .await;
