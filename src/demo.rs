@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
+pub use bff_core::auth::dev::{mint_hs256, DevClaims};
 use bff_core::{
     auth::caller::{Role, Tier},
     config::{Config, Secret},
     context::ClientKind,
 };
 use demo_services::{DemoOptions, DemoServices, ServiceName};
-use serde::Serialize;
 
 /// How long the printed demo tokens stay valid.
 pub const DEMO_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -24,48 +24,6 @@ pub struct DemoCaller {
     pub label: &'static str,
     pub claims: DevClaims,
     pub token: String,
-}
-
-/// The claims of a development token (what `bff token` mints).
-#[derive(Debug, Clone)]
-pub struct DevClaims {
-    pub sub: String,
-    pub roles: Vec<Role>,
-    pub scopes: Vec<String>,
-    pub tier: Option<Tier>,
-    pub ttl: Duration,
-}
-
-#[derive(Serialize)]
-struct WireClaims<'a> {
-    sub: &'a str,
-    roles: Vec<&'static str>,
-    scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tier: Option<&'static str>,
-    iat: u64,
-    exp: u64,
-}
-
-/// Signs `claims` with the HS256 `secret`.
-pub fn mint_hs256(secret: &str, claims: &DevClaims) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let wire = WireClaims {
-        sub: &claims.sub,
-        roles: claims.roles.iter().map(|r| r.as_str()).collect(),
-        scope: claims.scopes.join(" "),
-        tier: claims.tier.map(Tier::as_str),
-        iat: now,
-        exp: now + claims.ttl.as_secs(),
-    };
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &wire,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
 }
 
 /// The three demo callers: a pro customer who may order and review, a
@@ -151,7 +109,8 @@ pub async fn prepare(config: &mut Config, base_port: u16) -> std::io::Result<Dem
     let mut callers = Vec::new();
     if let Some(secret) = config.auth.jwt_secret.clone() {
         for (label, claims) in demo_claims() {
-            if let Ok(token) = mint_hs256(secret.expose(), &claims) {
+            let token = mint_hs256(secret.expose(), &claims);
+            if !token.is_empty() {
                 callers.push(DemoCaller {
                     label,
                     claims,
