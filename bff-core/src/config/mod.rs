@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     auth::AuthConfig,
     clients::{ClientConfig, ClientsConfig, PersistedQueriesMode},
-    cost::{BudgetConfig, ClientLimits, CostConfig, FloodConfig, LimitsConfig, TierBudget},
+    cost::{
+        BudgetConfig, ClientLimits, ClientTiers, CostConfig, FloodConfig, LimitsConfig, TierBudget,
+    },
     server::{CorsConfig, ServerConfig},
     services::{ServiceConfig, ServicesConfig},
     telemetry::{LogFormat, TelemetryConfig},

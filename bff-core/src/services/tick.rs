@@ -8,7 +8,7 @@
 //! keys, splitting a batch. JavaScript's DataLoader closes a batch at the
 //! end of the current tick instead; this module does the same for a
 //! request: the executor future is wrapped in [`Ticking`], which advances
-//! [`Tick`]'s epoch every time one poll of the executor ends, and a batch
+//! [`Tick`]'s epoch every time the executor runs out of work, and a batch
 //! task waits until the epoch has moved past the one it was spawned in
 //! (every key the executor could enqueue in that poll is in), then loads.
 //!
@@ -26,10 +26,10 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Wake, Waker},
     time::Duration,
 };
 
@@ -76,17 +76,30 @@ impl Tick {
     }
 }
 
-/// An executor future that advances its [`Tick`] after every poll.
+/// An executor future that advances its [`Tick`] whenever a poll of it ends
+/// with nothing left to do right now: `Ready`, or `Pending` without having
+/// woken itself. A self-wake is a cooperative yield (async-graphql resolves
+/// a long list through `FuturesUnordered`, which yields every few dozen
+/// items), and the rest of the list's keys come on the very next poll, so
+/// the window stays open across it.
 #[derive(Debug)]
 pub struct Ticking<F> {
     inner: F,
     tick: Arc<Tick>,
+    waker: Arc<FlagWaker>,
 }
 
 impl<F> Ticking<F> {
     /// Wraps `inner`.
     pub fn new(inner: F, tick: Arc<Tick>) -> Self {
-        Self { inner, tick }
+        Self {
+            inner,
+            tick,
+            waker: Arc::new(FlagWaker {
+                woken: AtomicBool::new(false),
+                outer: Mutex::new(None),
+            }),
+        }
     }
 }
 
@@ -94,9 +107,44 @@ impl<F: Future + Unpin> Future for Ticking<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let result = Pin::new(&mut self.inner).poll(cx);
-        self.tick.advance();
+        {
+            let mut outer = self.waker.outer.lock().unwrap_or_else(|p| p.into_inner());
+            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *outer = Some(cx.waker().clone());
+            }
+        }
+        self.waker.woken.store(false, Ordering::Release);
+        let waker = Waker::from(self.waker.clone());
+        let result = Pin::new(&mut self.inner).poll(&mut Context::from_waker(&waker));
+        if result.is_ready() || !self.waker.woken.load(Ordering::Acquire) {
+            self.tick.advance();
+        }
         result
+    }
+}
+
+/// Forwards wakes to the task's waker and notes that one happened.
+#[derive(Debug)]
+struct FlagWaker {
+    woken: AtomicBool,
+    outer: Mutex<Option<Waker>>,
+}
+
+impl Wake for FlagWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(w) = self
+            .outer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            w.wake_by_ref();
+        }
     }
 }
 
