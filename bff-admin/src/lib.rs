@@ -32,9 +32,13 @@ pub type AdminSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Field suggestions ("did you mean …") would leak the schema to callers
 /// who may not introspect it, so they are off (PITFALLS 10).
 pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    bff_core::auth::with_authorization(Schema::build(Query::default(), Mutation, EmptySubscription))
-        .extension(introspection::StaffOnlyIntrospection)
-        .disable_suggestions()
+    bff_core::cost::with_actual_cost(bff_core::auth::with_authorization(Schema::build(
+        Query::default(),
+        Mutation,
+        EmptySubscription,
+    )))
+    .extension(introspection::StaffOnlyIntrospection)
+    .disable_suggestions()
 }
 
 /// The executable schema.

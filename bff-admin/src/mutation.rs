@@ -4,6 +4,7 @@
 //! this process (not other replicas: each keeps its own breakers and cache).
 
 use async_graphql::{Context, ErrorExtensions, Object, Result};
+use bff_core::cost::directives::cost;
 
 use bff_core::auth::{caller::Role, directives::has_role};
 
@@ -25,7 +26,7 @@ fn unknown_service(name: &str, known: &[&str]) -> async_graphql::Error {
 impl Mutation {
     /// Closes a service's breaker and forgets its failure counts, e.g. after
     /// the service was fixed and waiting for the probe is too slow.
-    #[graphql(directive = has_role::apply(vec![Role::Admin]))]
+    #[graphql(directive = has_role::apply(vec![Role::Admin]), directive = cost::apply(1))]
     async fn reset_breaker(&self, ctx: &Context<'_>, service: String) -> Result<ServiceHealth> {
         let services = &runtime(ctx)?.services;
         services
@@ -36,7 +37,7 @@ impl Mutation {
 
     /// Drops cached answers of one service (every service when omitted), e.g.
     /// after fixing bad data upstream; returns the entries removed.
-    #[graphql(directive = has_role::apply(vec![Role::Admin]))]
+    #[graphql(directive = has_role::apply(vec![Role::Admin]), directive = cost::apply(1))]
     async fn clear_cache(&self, ctx: &Context<'_>, service: Option<String>) -> Result<i32> {
         let services = &runtime(ctx)?.services;
         if let Some(name) = &service {

@@ -1,5 +1,7 @@
 //! The root query: one small part per concern, merged.
 
+use bff_core::cost::directives::{cost, list_size};
+use bff_core::cost::RateLimit;
 use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Object, Result};
@@ -17,7 +19,7 @@ const MAX_PAGE: i32 = 100;
 
 /// The admin root query.
 #[derive(MergedObject, Default)]
-pub struct Query(DirectoryQuery, HealthQuery);
+pub struct Query(DirectoryQuery, HealthQuery, BudgetQuery);
 
 /// The process-wide runtime (the edge puts it in the request data).
 pub(crate) fn runtime<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Runtime>> {
@@ -34,7 +36,7 @@ pub struct DirectoryQuery;
 #[Object]
 impl DirectoryQuery {
     /// A page of users, in the users service's order.
-    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]))]
+    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]), directive = cost::apply(1), directive = list_size::apply(Some(50), Some(vec!["first".to_string()])))]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -48,7 +50,7 @@ impl DirectoryQuery {
     }
 
     /// Orders of one status (all when omitted), newest first.
-    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]))]
+    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]), directive = cost::apply(1), directive = list_size::apply(Some(50), Some(vec!["first".to_string()])))]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -73,5 +75,19 @@ impl HealthQuery {
     #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]))]
     async fn system_health(&self, ctx: &Context<'_>) -> Result<SystemHealth> {
         Ok(SystemHealth::new(runtime(ctx)?.services.health()))
+    }
+}
+
+/// `rateLimit`: the caller's cost budget on this client (staff only, like
+/// every admin field).
+#[derive(Default)]
+pub struct BudgetQuery;
+
+#[Object]
+impl BudgetQuery {
+    /// The caller's cost budget for this client.
+    #[graphql(directive = has_role::apply(vec![Role::Support, Role::Admin]))]
+    async fn rate_limit(&self, ctx: &Context<'_>) -> Result<RateLimit> {
+        bff_core::cost::rate_limit_query::rate_limit(ctx)
     }
 }

@@ -32,11 +32,11 @@ pub type MobileSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 /// A builder with every type registered; the edge adds its extensions.
 pub fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    bff_core::auth::with_authorization(Schema::build(
+    bff_core::cost::with_actual_cost(bff_core::auth::with_authorization(Schema::build(
         Query::default(),
         EmptyMutation,
         EmptySubscription,
-    ))
+    )))
 }
 
 /// The executable schema (no edge extensions: for SDL export and unit tests).

@@ -1,6 +1,8 @@
 //! The root query: one small part per screen, merged.
 
 use async_graphql::{Context, MergedObject, Object, Result, ID};
+use bff_core::cost::directives::cost;
+use bff_core::cost::RateLimitQuery;
 use bff_core::{auth::directives::authenticated, services::products};
 
 use crate::{
@@ -10,7 +12,7 @@ use crate::{
 
 /// The mobile root query.
 #[derive(MergedObject, Default)]
-pub struct Query(HomeQuery, ProductQuery);
+pub struct Query(HomeQuery, ProductQuery, RateLimitQuery);
 
 /// `home`.
 #[derive(Default)]
@@ -33,6 +35,7 @@ pub struct ProductQuery;
 #[Object]
 impl ProductQuery {
     /// A product as the app's product screen draws it.
+    #[graphql(directive = cost::apply(1))]
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProductCard>> {
         Ok(products::resolve::by_id(ctx, &id).await?.map(ProductCard))
     }

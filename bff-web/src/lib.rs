@@ -26,7 +26,11 @@ pub type WebSchema = Schema<Query, Mutation, EmptySubscription>;
 /// A builder with every type registered and the auth directives enforced;
 /// the edge adds its own extensions.
 pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    bff_core::auth::with_authorization(Schema::build(Query::default(), Mutation, EmptySubscription))
+    bff_core::cost::with_actual_cost(bff_core::auth::with_authorization(Schema::build(
+        Query::default(),
+        Mutation,
+        EmptySubscription,
+    )))
 }
 
 /// The executable schema (no edge extensions: for SDL export and unit tests).

@@ -1,6 +1,7 @@
 //! `placeOrder` and `addReview`.
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, ID};
+use bff_core::cost::directives::cost;
 use bff_core::{
     auth::directives::{authenticated, requires_scopes},
     services::{orders, reviews},
@@ -37,7 +38,8 @@ impl Mutation {
     /// Places an order for the signed-in user (idempotent by key).
     #[graphql(
         directive = authenticated::apply(),
-        directive = requires_scopes::apply(vec![vec!["orders:write".to_string()]])
+        directive = requires_scopes::apply(vec![vec!["orders:write".to_string()]]),
+        directive = cost::apply(10)
     )]
     async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> Result<Order> {
         if input.items.is_empty() {
@@ -62,7 +64,8 @@ impl Mutation {
     /// Adds a review by the signed-in user.
     #[graphql(
         directive = authenticated::apply(),
-        directive = requires_scopes::apply(vec![vec!["reviews:write".to_string()]])
+        directive = requires_scopes::apply(vec![vec!["reviews:write".to_string()]]),
+        directive = cost::apply(10)
     )]
     async fn add_review(
         &self,

@@ -1,6 +1,8 @@
 //! The root query: one small part per concern, merged.
 
 use async_graphql::{Context, MergedObject, Object, Result, ID};
+use bff_core::cost::directives::{cost, list_size};
+use bff_core::cost::RateLimitQuery;
 use bff_core::{
     auth::{self, directives::authenticated},
     errors::ErrorCode,
@@ -11,7 +13,7 @@ use crate::types::{Order, Product, User};
 
 /// The web root query.
 #[derive(MergedObject, Default)]
-pub struct Query(MeQuery, CatalogQuery, OrderQuery);
+pub struct Query(MeQuery, CatalogQuery, OrderQuery, RateLimitQuery);
 
 /// `me` and `user(id)`.
 #[derive(Default)]
@@ -20,7 +22,7 @@ pub struct MeQuery;
 #[Object]
 impl MeQuery {
     /// The signed-in user.
-    #[graphql(directive = authenticated::apply())]
+    #[graphql(directive = authenticated::apply(), directive = cost::apply(1))]
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         // `@authenticated` ran before this resolver; the identity is there.
         let Some(identity) = auth::identity(ctx) else {
@@ -30,6 +32,7 @@ impl MeQuery {
     }
 
     /// A user by id (public profile; private fields need ownership).
+    #[graphql(directive = cost::apply(1))]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         Ok(users::resolve::by_id(ctx, &id).await?.map(User))
     }
@@ -42,11 +45,13 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// A product by id.
+    #[graphql(directive = cost::apply(1))]
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
         Ok(products::resolve::by_id(ctx, &id).await?.map(Product))
     }
 
     /// A page of the catalogue, optionally of one category.
+    #[graphql(directive = cost::apply(1), directive = list_size::apply(Some(20), Some(vec!["first".to_string()])))]
     async fn products(
         &self,
         ctx: &Context<'_>,
@@ -66,7 +71,7 @@ pub struct OrderQuery;
 #[Object]
 impl OrderQuery {
     /// An order by id: the owner's own, or any for support and admin.
-    #[graphql(directive = authenticated::apply())]
+    #[graphql(directive = authenticated::apply(), directive = cost::apply(1))]
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         let Some(order) = orders::resolve::by_id(ctx, &id).await? else {
             return Ok(None);

@@ -79,22 +79,26 @@ async fn least_outstanding_spreads_idle_traffic_and_avoids_a_slow_instance() {
     eprintln!("figures: least_outstanding (default), 30 sequential calls: {calls:?}");
     assert_eq!(calls, vec![10, 10, 10]);
 
-    // Instance 0 turns slow: concurrent calls pile up there, so it gets
-    // fewer new ones.
+    // Instance 0 turns slow: four clients keep calling; a call stuck on the
+    // slow instance keeps it "outstanding", so new calls go elsewhere.
     stack.reset_services().await;
     stack
         .fault_instance(ServiceName::Products, 0, json!({"latencyMs": 400}))
         .await;
-    let answers = futures::future::join_all((100..160).map(|i| {
-        let query = format!("{{ product(id: \"p{i}\") {{ id }} }}");
+    let workers = (0..4).map(|w| {
         let stack = &stack;
-        async move { stack.graphql(ClientKind::Web, &query, None).await }
-    }))
-    .await;
-    assert!(answers.iter().all(|a| a.body["errors"].is_null()));
+        async move {
+            for i in 0..15 {
+                let query = format!("{{ product(id: \"p{}\") {{ id }} }}", 100 + w * 15 + i);
+                let a = stack.graphql(ClientKind::Web, &query, None).await;
+                assert!(a.body["errors"].is_null(), "{}", a.body);
+            }
+        }
+    });
+    futures::future::join_all(workers).await;
     let calls = stack.per_instance(ServiceName::Products, PRODUCTS).await;
     eprintln!(
-        "figures: least_outstanding, 60 concurrent calls, instance 0 slow (400 ms): {calls:?}"
+        "figures: least_outstanding, 4 clients x 15 calls, instance 0 slow (400 ms): {calls:?}"
     );
     assert_eq!(calls.iter().sum::<u64>(), 60);
     assert!(

@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod compose;
 mod config;
+mod cost;
 mod demo_services;
 mod disconnect;
 mod edge;

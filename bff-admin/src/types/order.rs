@@ -1,5 +1,6 @@
 //! `AdminOrder`: an order with its customer (from the users service) and payment.
 
+use bff_core::cost::directives::cost;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
@@ -67,6 +68,7 @@ impl AdminOrder {
     }
 
     /// The customer (`null` when the users service fails).
+    #[graphql(directive = cost::apply(1))]
     async fn customer(&self, ctx: &Context<'_>) -> Result<Option<AdminUser>> {
         Ok(users::resolve::by_id(ctx, &self.0.user_id)
             .await?

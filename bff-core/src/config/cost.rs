@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::context::ClientKind;
+use crate::{auth::caller::Tier, context::ClientKind};
 
 /// Limits and budgets of every client.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -46,8 +46,11 @@ impl Default for FloodConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
+    /// The storefront: rich pages.
     pub web: ClientLimits,
+    /// The phone app: small screens, stricter limits.
     pub mobile: ClientLimits,
+    /// Back-office tools: larger listings, staff only.
     pub admin: ClientLimits,
 }
 
@@ -62,10 +65,13 @@ impl Default for LimitsConfig {
                 max_aliases: 15,
                 max_root_fields: 5,
                 max_tokens: 2_000,
-                ..ClientLimits::default()
+                max_bytes: 16_384,
+                max_directives: 20,
+                max_selections: 1_000,
             },
             admin: ClientLimits {
                 max_cost: 5_000,
+                max_aliases: 50,
                 ..ClientLimits::default()
             },
         }
@@ -100,6 +106,8 @@ pub struct ClientLimits {
     pub max_directives: u32,
     /// Most selections after fragment expansion.
     pub max_selections: u64,
+    /// Longest document in bytes (checked on the raw text, before parsing).
+    pub max_bytes: u64,
 }
 
 impl Default for ClientLimits {
@@ -112,6 +120,7 @@ impl Default for ClientLimits {
             max_tokens: 5_000,
             max_directives: 50,
             max_selections: 5_000,
+            max_bytes: 65_536,
         }
     }
 }
@@ -122,13 +131,82 @@ impl Default for ClientLimits {
 pub struct BudgetConfig {
     /// Turn budgets off entirely (responses still carry the cost).
     pub enabled: bool,
+    /// Callers without a token (keyed by IP): the lowest budget.
     pub anonymous: TierBudget,
+    /// Tokens with `tier: free` or no `tier` claim.
     pub free: TierBudget,
+    /// Tokens with `tier: pro`.
     pub pro: TierBudget,
+    /// Tokens with `tier: enterprise`.
     pub enterprise: TierBudget,
-    /// Idle keys are forgotten after this long (bounded memory).
+    /// Idle keys are forgotten after this long (bounded memory); never
+    /// less than the time the largest bucket takes to refill.
     #[serde(with = "humantime_serde")]
     pub idle_eviction: Duration,
+    /// Most buckets kept in memory (per-IP keys are attacker controlled);
+    /// the least recently used go first.
+    pub max_keys: u64,
+    /// Bound on every Redis call; past it the budget falls back to memory.
+    #[serde(with = "humantime_serde")]
+    pub redis_timeout: Duration,
+    /// Prefix of the bucket keys in Redis (several deployments, or tests,
+    /// can share one Redis).
+    pub redis_key_prefix: String,
+    /// Tier overrides of the web client. Per-client overrides, e.g.
+    /// `[cost.budget.admin] free = {..}`: a tier not given there uses the
+    /// tier above.
+    pub web: ClientTiers,
+    /// Tier overrides of the mobile client.
+    pub mobile: ClientTiers,
+    /// Tier overrides of the admin client.
+    pub admin: ClientTiers,
+}
+
+/// `[cost.budget.<client>]`: tiers that differ for one client.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTiers {
+    /// Replaces `cost.budget.anonymous` for this client.
+    pub anonymous: Option<TierBudget>,
+    /// Replaces `cost.budget.free` for this client.
+    pub free: Option<TierBudget>,
+    /// Replaces `cost.budget.pro` for this client.
+    pub pro: Option<TierBudget>,
+    /// Replaces `cost.budget.enterprise` for this client.
+    pub enterprise: Option<TierBudget>,
+}
+
+impl BudgetConfig {
+    /// The bucket of a tier for a client (the client's override, else the tier).
+    pub fn tier(&self, client: ClientKind, tier: Tier) -> &TierBudget {
+        let overrides = match client {
+            ClientKind::Web => &self.web,
+            ClientKind::Mobile => &self.mobile,
+            ClientKind::Admin => &self.admin,
+        };
+        let (over, base) = match tier {
+            Tier::Anonymous => (&overrides.anonymous, &self.anonymous),
+            Tier::Free => (&overrides.free, &self.free),
+            Tier::Pro => (&overrides.pro, &self.pro),
+            Tier::Enterprise => (&overrides.enterprise, &self.enterprise),
+        };
+        over.as_ref().unwrap_or(base)
+    }
+
+    /// Every bucket configured anywhere.
+    pub fn all_tiers(&self) -> impl Iterator<Item = &TierBudget> {
+        [&self.anonymous, &self.free, &self.pro, &self.enterprise]
+            .into_iter()
+            .chain(
+                [&self.web, &self.mobile, &self.admin]
+                    .into_iter()
+                    .flat_map(|c| {
+                        [&c.anonymous, &c.free, &c.pro, &c.enterprise]
+                            .into_iter()
+                            .flatten()
+                    }),
+            )
+    }
 }
 
 impl Default for BudgetConfig {
@@ -140,6 +218,14 @@ impl Default for BudgetConfig {
             pro: TierBudget::new(10_000, 500),
             enterprise: TierBudget::new(50_000, 2_500),
             idle_eviction: Duration::from_secs(600),
+            max_keys: 100_000,
+            // A same-datacenter Redis answers in well under a millisecond;
+            // 100 ms caps what a sick Redis adds to every request.
+            redis_timeout: Duration::from_millis(100),
+            redis_key_prefix: "bff:budget:".to_string(),
+            web: ClientTiers::default(),
+            mobile: ClientTiers::default(),
+            admin: ClientTiers::default(),
         }
     }
 }
@@ -150,7 +236,7 @@ impl Default for BudgetConfig {
 pub struct TierBudget {
     /// Bucket capacity in cost points.
     pub limit: u64,
-    /// Points restored per second.
+    /// Points restored per second (at least 1).
     pub restore_rate: u64,
 }
 

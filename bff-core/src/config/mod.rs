@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     auth::AuthConfig,
     clients::{ClientConfig, ClientsConfig, PersistedQueriesMode},
-    cost::{BudgetConfig, ClientLimits, CostConfig, FloodConfig, LimitsConfig, TierBudget},
+    cost::{
+        BudgetConfig, ClientLimits, ClientTiers, CostConfig, FloodConfig, LimitsConfig, TierBudget,
+    },
     server::{CorsConfig, ServerConfig},
     services::{split_urls, BalancePolicy, ServiceConfig, ServicesConfig},
     shared_cache::SharedCacheConfig,

@@ -1,86 +1,49 @@
-//! Operation limits, static cost and per-caller cost budgets.
-//! (Interim stub in main until the cost branch lands.)
+//! Operation limits, static cost and per-caller cost budgets (CONTRACT §3
+//! "Cost and budgets").
+//!
+//! The edge runs, per request: [`FloodLimiter`] (requests per IP, before
+//! parsing) → [`Guard::check`] per operation (raw-text caps, parse once,
+//! memoised limits and static cost) → [`Budgets::charge`] (reserve the
+//! requested cost) → execution, where [`ActualCostExtension`] counts what
+//! really resolved → [`Budgets::refund`] of `requested − actual` →
+//! `extensions.cost` and `X-RateLimit-*` headers.
+//!
+//! # Layout
+//!
+//! - [`directives`]: `@cost` and `@listSize`, declared once for every client's SDL.
+//! - [`model`]: the weights, read back from a client's SDL at startup.
+//! - [`lexer`]: token count on the raw text, before parsing.
+//! - [`estimate`]: one memoised walk: sizes and static cost (fragment bombs stay linear).
+//! - [`guard`]: the limits, all violations reported together.
+//! - [`actual`]: the actual cost, counted while resolving.
+//! - [`budget`]: GCRA buckets with refund; in memory or in Redis (one Lua script).
+//! - [`flood`]: the per-IP request limiter.
+//! - [`rate_limit_query`]: the `rateLimit` root field.
 
-use std::{net::IpAddr, time::Duration};
+pub mod actual;
+pub mod budget;
+pub mod directives;
+pub mod estimate;
+pub mod flood;
+pub mod guard;
+pub mod lexer;
+pub mod model;
+pub mod rate_limit_query;
 
-use crate::{
-    auth::caller::Caller,
-    config::{BudgetConfig, ClientLimits, ConfigError},
-    context::ClientKind,
+pub use self::{
+    actual::{with_actual_cost, ActualCostExtension},
+    budget::{BudgetStatus, Budgets},
+    flood::FloodLimiter,
+    guard::{Assessment, Guard, Violation},
+    model::CostModel,
+    rate_limit_query::{RateLimit, RateLimitQuery},
 };
 
-pub struct Guard;
-pub struct Assessment {
-    pub cost: u64,
-}
-impl Guard {
-    pub fn new(_sdl: &str, _limits: &ClientLimits) -> Result<Guard, ConfigError> {
-        Ok(Guard)
-    }
-    pub fn check(
-        &self,
-        request: &mut async_graphql::Request,
-    ) -> Result<Assessment, Vec<async_graphql::ServerError>> {
-        request.parsed_query().map_err(|e| vec![e])?;
-        Ok(Assessment { cost: 1 })
-    }
-}
-
+/// The cost of the request being executed (request data, read by `rateLimit`).
 #[derive(Debug, Clone)]
-pub struct BudgetStatus {
-    pub limit: u64,
-    pub remaining: u64,
-    pub restore_rate: u64,
-    pub reset_after: Duration,
-    pub retry_after: Option<Duration>,
-}
-
-pub struct Budgets;
-impl Budgets {
-    pub async fn from_config(
-        _cfg: &BudgetConfig,
-        _redis_url: Option<&str>,
-    ) -> Result<Budgets, ConfigError> {
-        Ok(Budgets)
-    }
-    pub async fn charge(
-        &self,
-        _client: ClientKind,
-        _caller: &Caller,
-        _cost: u64,
-    ) -> Result<BudgetStatus, BudgetStatus> {
-        Ok(self.status())
-    }
-    pub async fn refund(
-        &self,
-        _client: ClientKind,
-        _caller: &Caller,
-        _points: u64,
-    ) -> BudgetStatus {
-        self.status()
-    }
-    fn status(&self) -> BudgetStatus {
-        BudgetStatus {
-            limit: 1000,
-            remaining: 1000,
-            restore_rate: 100,
-            reset_after: Duration::ZERO,
-            retry_after: None,
-        }
-    }
-}
-
 pub struct RequestCost {
+    /// Points reserved before execution (all operations of a batch).
     pub requested: u64,
+    /// The budget after the reservation.
     pub status: BudgetStatus,
-}
-
-pub struct FloodLimiter;
-impl FloodLimiter {
-    pub fn new(_cfg: &crate::config::FloodConfig) -> Self {
-        FloodLimiter
-    }
-    pub fn check(&self, _ip: IpAddr) -> Result<(), Duration> {
-        Ok(())
-    }
 }

@@ -48,6 +48,7 @@ use crate::{
     context::RequestContext,
     cost::{BudgetStatus, RequestCost},
     errors::ErrorCode,
+    services::tick::Ticking,
     telemetry::metrics as m,
 };
 
@@ -250,7 +251,13 @@ struct WireRequest {
 
 fn flood_check(app: &ClientApp, ip: IpAddr) -> Result<(), Refusal> {
     app.runtime.flood.check(ip).map_err(|wait| {
-        let secs = wait.as_secs().max(1).to_string();
+        metrics::counter!(
+            crate::telemetry::names::COST_REJECTIONS_TOTAL,
+            "client" => app.kind().as_str(),
+            "reason" => "flood"
+        )
+        .increment(1);
+        let secs = (wait.as_secs_f64().ceil() as u64).max(1).to_string();
         Refusal::code(
             ErrorCode::RateLimited,
             "too many requests from this address",
@@ -809,19 +816,28 @@ async fn run_inner(
                     .into_iter()
                     .map(|e| with_code(e, ErrorCode::GraphqlParseFailed))
                     .collect();
+                // QUERY_TOO_COMPLEX is 400 whatever the media type (the
+                // contract pins it); parse and validation failures are 200
+                // for legacy application/json clients.
                 let too_complex = has_code(&errors, ErrorCode::QueryTooComplex);
+                let invalid = is_parse_error(&errors)
+                    || has_code(&errors, ErrorCode::GraphqlValidationFailed);
                 let status = if too_complex {
                     StatusCode::BAD_REQUEST
-                } else if is_parse_error(&errors) && media == Media::Json {
+                } else if invalid && media == Media::Json {
                     StatusCode::OK
                 } else {
                     StatusCode::BAD_REQUEST
                 };
+                // Nothing was reserved, but the answer still tells the
+                // caller where its budget stands (CONTRACT §3: every
+                // response carries the cost and the rate-limit headers).
+                let budget = app.runtime.budgets.peek(app.kind(), &caller).await;
                 let refusal = Refusal {
                     status,
                     errors,
-                    headers: Vec::new(),
-                    extensions: None,
+                    headers: rate_limit_headers(&budget),
+                    extensions: Some(json!({"cost": cost_json(0, 0, &budget)})),
                 };
                 return refusal_response(client, refusal, media);
             }
@@ -867,15 +883,30 @@ async fn run_inner(
     {
         Ok(status) => status,
         Err(status) => {
-            let retry = status.retry_after.map_or(1, |d| d.as_secs().max(1));
-            let mut refusal = Refusal::code(
-                ErrorCode::RateLimited,
+            metrics::counter!(
+                crate::telemetry::names::COST_REJECTIONS_TOTAL,
+                "client" => client,
+                "reason" => "budget"
+            )
+            .increment(1);
+            // Whole seconds, rounded up: retrying after that pays.
+            let retry = status
+                .retry_after
+                .map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+            let message = if total_cost > status.limit {
+                format!(
+                    "this request costs {total_cost} points, more than the whole budget of {} \
+                     points: it can never be paid; ask for fewer items",
+                    status.limit
+                )
+            } else {
                 format!(
                     "this request costs {total_cost} points and the budget has {} left",
                     status.remaining
-                ),
-            )
-            .header(header::RETRY_AFTER, &retry.to_string());
+                )
+            };
+            let mut refusal = Refusal::code(ErrorCode::RateLimited, message)
+                .header(header::RETRY_AFTER, &retry.to_string());
             if let Some(err) = refusal.errors.first_mut() {
                 let ext = err
                     .extensions
@@ -906,12 +937,15 @@ async fn run_inner(
     let mut responses = Vec::with_capacity(requests.len());
     let mut any_validation_failure = false;
     for request in requests {
+        let loaders = app.runtime.services.loaders(ctx.clone());
+        let tick = loaders.tick();
         let request = request
             .data(ctx.clone())
-            .data(app.runtime.services.loaders(ctx.clone()))
+            .data(loaders)
             .data(app.runtime.clone())
-            .data(cost_data.clone());
-        let mut response = (app.schema.execute)(request).await;
+            .data(cost_data.clone())
+            .data(app.guard.model().clone());
+        let mut response = Ticking::new((app.schema.execute)(request), tick).await;
         super::nulls::fill_errored_fields(&mut response);
         let validation_failed = response.data == Value::Null
             && !response.errors.is_empty()
@@ -933,6 +967,8 @@ async fn run_inner(
 
     // Refund what was reserved but not used.
     let actual = ctx.actual_cost().min(total_cost);
+    metrics::histogram!(crate::telemetry::names::COST_ACTUAL, "client" => client)
+        .record(actual as f64);
     let status = if actual < total_cost {
         app.runtime
             .budgets

@@ -114,7 +114,7 @@ impl ClientApp {
     /// Builds the guard for this client's schema and limits.
     pub fn new(schema: ClientSchema, runtime: Arc<Runtime>) -> Result<Arc<Self>, ConfigError> {
         let limits = runtime.config.cost.limits.get(schema.kind).clone();
-        let guard = Guard::new(&schema.sdl, &limits)?;
+        let guard = Guard::new(schema.kind, &schema.sdl, &limits)?;
         let client = runtime.config.clients.get(schema.kind);
         let persisted = persisted::PersistedQueries::new(
             client.persisted_queries,

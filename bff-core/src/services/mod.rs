@@ -36,16 +36,15 @@ pub mod recommendations;
 pub mod reviews;
 pub mod shipping;
 pub mod support;
+pub mod tick;
 pub mod upstream;
 pub mod users;
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering as AtomicOrdering},
-    Arc,
-};
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::dataloader::DataLoader;
 
+use self::tick::Tick;
 pub use self::upstream::{BreakerState, ServiceHealth, UpstreamError};
 use self::{
     inventory::{loader::StockBySku, Inventory},
@@ -287,99 +286,44 @@ impl Services {
     }
 }
 
-/// The batch tasks of one request's DataLoaders.
-///
-/// - **Cancellation**: they are aborted when the request's [`Loaders`] drop:
-///   a client that disconnects drops the handler's future, and with it every
-///   fetch it started (a DataLoader batch runs on its own task, which would
-///   otherwise go on fetching for nobody).
-/// - **Batching window**: async-graphql cuts a batch 1 ms (wall clock) after
-///   its first key. On a busy machine the resolvers registering a page of
-///   keys are preempted for longer than that, and the page splits into more
-///   calls than it needs, differently on each run (so cache keys differ too).
-///   So each batch task first waits until the request stops registering keys
-///   (`activity` unchanged over two scheduler rounds, like JavaScript
-///   DataLoader's "end of tick"; at most [`MAX_SETTLE_ROUNDS`] rounds), and
-///   batch tasks then start async-graphql's window in the order they were
-///   spawned (`tickets`), so calls go out in the same order as without the
-///   wait (async-graphql 7.2 orders response fields by completion).
+/// The batch tasks a request's DataLoaders spawned, aborted when the
+/// request's [`Loaders`] drop: a client that disconnects drops the handler's
+/// future, and with it every fetch it started (a DataLoader batch runs on its
+/// own task, which would otherwise go on fetching for nobody).
 #[derive(Debug, Default)]
-struct BatchTasks {
-    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
-    /// Bumped each time a resolver reaches for a loader.
-    activity: AtomicU64,
-    /// Next ticket to hand out / next ticket allowed to start its window.
-    issued: AtomicU64,
-    turn: AtomicU64,
-}
-
-/// Most scheduler rounds a batch waits for the request to settle.
-const MAX_SETTLE_ROUNDS: usize = 64;
+struct BatchTasks(std::sync::Mutex<Vec<tokio::task::AbortHandle>>);
 
 impl BatchTasks {
     fn push(&self, task: tokio::task::AbortHandle) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tasks = self.0.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
     }
 
     fn abort_all(&self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for task in self.0.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             task.abort();
         }
     }
-
-    fn touch(&self) {
-        self.activity.fetch_add(1, AtomicOrdering::Relaxed);
-    }
-
-    /// Yields until two scheduler rounds in a row pass with no loader
-    /// activity (two: tokio wakes yielded tasks in reverse order, so within
-    /// one round this task may run before the request does) and every batch
-    /// spawned before this one has started.
-    async fn settle(&self, ticket: u64) {
-        let mut rounds = 0;
-        let mut quiet_rounds = 0;
-        loop {
-            let before = self.activity.load(AtomicOrdering::Relaxed);
-            tokio::task::yield_now().await;
-            rounds += 1;
-            if self.activity.load(AtomicOrdering::Relaxed) == before {
-                quiet_rounds += 1;
-            } else {
-                quiet_rounds = 0;
-            }
-            let my_turn = self.turn.load(AtomicOrdering::Acquire) >= ticket;
-            if (quiet_rounds >= 2 && my_turn) || rounds >= MAX_SETTLE_ROUNDS {
-                break;
-            }
-        }
-        self.turn.fetch_max(ticket + 1, AtomicOrdering::AcqRel);
-    }
 }
 
-/// A DataLoader spawner whose tasks run inside `span`, wait for the request
-/// to settle, and are registered in `tasks`.
-fn in_span(
+/// A DataLoader spawner: the batch waits for the end of the executor poll
+/// that spawned it ([`tick`]), runs inside `span`, and is registered in
+/// `tasks` (aborted if the request goes away).
+fn batch_spawner(
     span: tracing::Span,
+    tick: Arc<Tick>,
     tasks: Arc<BatchTasks>,
 ) -> impl Fn(futures::future::BoxFuture<'static, ()>) + Send + Sync + 'static {
     use tracing::Instrument;
     move |batch| {
-        let settle = tasks.clone();
-        let ticket = tasks.issued.fetch_add(1, AtomicOrdering::Relaxed);
-        let task = tokio::spawn(
-            async move {
-                settle.settle(ticket).await;
-                batch.await;
-            }
-            .instrument(span.clone()),
-        );
+        let tick = tick.clone();
+        let spawned_in = tick.epoch();
+        let task = async move {
+            tick.passed(spawned_in).await;
+            batch.await;
+        };
+        let task = tokio::spawn(task.instrument(span.clone()));
         tasks.push(task.abort_handle());
     }
 }
@@ -388,6 +332,7 @@ fn in_span(
 /// [`Services::loaders`]; resolvers find it in the request data.
 pub struct Loaders {
     ctx: Arc<RequestContext>,
+    tick: Arc<Tick>,
     tasks: Arc<BatchTasks>,
     clients: Clients,
     users_by_id: DataLoader<UsersById>,
@@ -422,14 +367,10 @@ impl Loaders {
         let ctx2 = || Arc::clone(&ctx);
         // Batches run in spawned tasks; they carry the request's span so
         // every upstream call is a child of its GraphQL operation's span.
-        // Loaders whose calls take 100 ids dispatch a batch as soon as it is
-        // full: batches then line up with upstream calls (250 keys are 3
-        // calls however slowly the resolvers registering them run, rather
-        // than depending on where the 1 ms batching window cuts them), and a
-        // full batch does not wait for the window.
         let span = tracing::Span::current();
+        let tick = Arc::new(Tick::default());
         let tasks = Arc::new(BatchTasks::default());
-        let spawn = || in_span(span.clone(), tasks.clone());
+        let spawn = || batch_spawner(span.clone(), tick.clone(), tasks.clone());
         Self {
             users_by_id: DataLoader::new(
                 UsersById {
@@ -438,7 +379,7 @@ impl Loaders {
                 },
                 spawn(),
             )
-            .max_batch_size(support::MAX_IDS_PER_CALL),
+            .delay(Duration::ZERO),
             products_by_id: DataLoader::new(
                 ProductsById {
                     ctx: ctx2(),
@@ -446,7 +387,7 @@ impl Loaders {
                 },
                 spawn(),
             )
-            .max_batch_size(support::MAX_IDS_PER_CALL),
+            .delay(Duration::ZERO),
             orders_by_id: DataLoader::new(
                 OrdersById {
                     ctx: ctx2(),
@@ -454,7 +395,7 @@ impl Loaders {
                 },
                 spawn(),
             )
-            .max_batch_size(support::MAX_IDS_PER_CALL),
+            .delay(Duration::ZERO),
             orders_by_user: DataLoader::new(
                 OrdersByUser {
                     ctx: ctx2(),
@@ -462,7 +403,7 @@ impl Loaders {
                 },
                 spawn(),
             )
-            .max_batch_size(support::MAX_IDS_PER_CALL),
+            .delay(Duration::ZERO),
             reviews_by_product: DataLoader::new(
                 ReviewsByProduct {
                     ctx: ctx2(),
@@ -470,21 +411,23 @@ impl Loaders {
                 },
                 spawn(),
             )
-            .max_batch_size(support::MAX_IDS_PER_CALL),
+            .delay(Duration::ZERO),
             stock_by_sku: DataLoader::new(
                 StockBySku {
                     ctx: ctx2(),
                     inventory: c.inventory.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             recommendations_by_user: DataLoader::new(
                 RecommendationsByUser {
                     ctx: ctx2(),
                     recommendations: c.recommendations.clone(),
                 },
                 spawn(),
-            ),
+            )
+            .delay(Duration::ZERO),
             shipments_by_order: DataLoader::new(
                 ShipmentsByOrder {
                     ctx: ctx2(),
@@ -492,11 +435,18 @@ impl Loaders {
                 },
                 spawn(),
             )
-            .max_batch_size(support::MAX_IDS_PER_CALL),
+            .delay(Duration::ZERO),
             clients,
             ctx,
+            tick,
             tasks,
         }
+    }
+
+    /// The poll epoch the batches wait on: wrap the executor in
+    /// [`tick::Ticking`] with it.
+    pub fn tick(&self) -> Arc<Tick> {
+        self.tick.clone()
     }
 
     /// The request these loaders serve.
@@ -511,99 +461,54 @@ impl Loaders {
 
     /// Users by id (`GET /users?ids=`).
     pub fn users_by_id(&self) -> &DataLoader<UsersById> {
-        self.tasks.touch();
         &self.users_by_id
     }
 
     /// Products by id (`GET /products?ids=`).
     pub fn products_by_id(&self) -> &DataLoader<ProductsById> {
-        self.tasks.touch();
         &self.products_by_id
     }
 
     /// Orders by id (`GET /orders?ids=`).
     pub fn orders_by_id(&self) -> &DataLoader<OrdersById> {
-        self.tasks.touch();
         &self.orders_by_id
     }
 
     /// Last orders by `(user id, limit)` (`GET /orders?userIds=&limit=`).
     pub fn orders_by_user(&self) -> &DataLoader<OrdersByUser> {
-        self.tasks.touch();
         &self.orders_by_user
     }
 
     /// Last reviews by `(product id, limit)` (`GET /reviews?productIds=&limit=`).
     pub fn reviews_by_product(&self) -> &DataLoader<ReviewsByProduct> {
-        self.tasks.touch();
         &self.reviews_by_product
     }
 
     /// Stock by sku (fan-out of `GET /stock/{sku}`).
     pub fn stock_by_sku(&self) -> &DataLoader<StockBySku> {
-        self.tasks.touch();
         &self.stock_by_sku
     }
 
     /// Recommended product ids by `(user id, limit)`.
     pub fn recommendations_by_user(&self) -> &DataLoader<RecommendationsByUser> {
-        self.tasks.touch();
         &self.recommendations_by_user
     }
 
     /// Shipments by order id (`GET /shipments?orderIds=`).
     pub fn shipments_by_order(&self) -> &DataLoader<ShipmentsByOrder> {
-        self.tasks.touch();
         &self.shipments_by_order
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn batches_wait_for_the_request_to_settle_and_start_in_spawn_order() {
-        let tasks = Arc::new(BatchTasks::default());
-        let started = Arc::new(Mutex::new(Vec::new()));
-        let mut handles = Vec::new();
-        for _ in 0..3 {
-            let ticket = tasks.issued.fetch_add(1, AtomicOrdering::Relaxed);
-            let (tasks, started) = (tasks.clone(), started.clone());
-            handles.push(tokio::spawn(async move {
-                tasks.settle(ticket).await;
-                let seen = tasks.activity.load(AtomicOrdering::Relaxed);
-                started.lock().expect("lock").push((ticket, seen));
-            }));
-        }
-        // A "request" still registering keys for a few rounds.
-        let busy = tasks.clone();
-        let resolver = tokio::spawn(async move {
-            for _ in 0..10 {
-                busy.touch();
-                tokio::task::yield_now().await;
-            }
-            busy.activity.load(AtomicOrdering::Relaxed)
-        });
-        for h in handles {
-            h.await.expect("batch task");
-        }
-        assert_eq!(resolver.await.expect("resolver"), 10);
-        // Every batch started after the last key, in spawn order.
-        assert_eq!(
-            *started.lock().expect("lock"),
-            vec![(0, 10), (1, 10), (2, 10)]
-        );
-    }
 
     #[tokio::test]
     async fn dropping_the_loaders_aborts_their_batches() {
         let tasks = BatchTasks::default();
         let task = tokio::spawn(std::future::pending::<()>());
-        let handle = task.abort_handle();
-        tasks.push(handle);
+        tasks.push(task.abort_handle());
         tasks.abort_all();
         assert!(task.await.expect_err("aborted").is_cancelled());
     }

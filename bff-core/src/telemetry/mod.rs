@@ -36,7 +36,10 @@ pub fn install_metrics_recorder() -> Option<&'static PrometheusHandle> {
                     b.set_buckets_for_metric(Matcher::Prefix("bff_cost".into()), &cost_buckets)
                 })
                 .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Prefix("bff_budget".into()), &cost_buckets)
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::BUDGET_REMAINING_RATIO.into()),
+                        &[0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0],
+                    )
                 });
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {

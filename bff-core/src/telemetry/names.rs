@@ -1,4 +1,4 @@
-//! The one list of metric names emitted by the upstream layer.
+//! The one list of metric names emitted by the upstream layer, auth and cost.
 //!
 //! Names follow `bff_<noun>_<unit>`; every metric carries a `service` label
 //! (the REST service's own name). The lead installs the Prometheus recorder;
@@ -41,7 +41,36 @@ pub const AUTH_FAILURES_TOTAL: &str = "bff_auth_failures_total";
 /// Labels: `code` (`UNAUTHENTICATED`, `FORBIDDEN`).
 pub const AUTHZ_DENIALS_TOTAL: &str = "bff_authz_denials_total";
 
-/// The `reason` label key of [`AUTH_FAILURES_TOTAL`].
+/// Histogram: static cost of each operation the guard accepted, in points.
+/// Labels: `client`.
+pub const COST_ESTIMATED: &str = "bff_cost_estimated_points";
+
+/// Histogram: cost actually resolved per request (what was not refunded),
+/// in points. Labels: `client`.
+pub const COST_ACTUAL: &str = "bff_cost_actual_points";
+
+/// Counter: requests refused by the cost guard, budgets or flood limiter.
+/// Labels: `client`, `reason` (`bytes`, `tokens`, `nesting`, `selections`, `depth`,
+/// `aliases`, `root_fields`, `directives`, `cost`, `circular_fragment`,
+/// `budget`, `flood`).
+pub const COST_REJECTIONS_TOTAL: &str = "bff_cost_rejections_total";
+
+/// Histogram: share of the bucket left after each charge (0 to 1).
+/// Labels: `client`, `tier`.
+pub const BUDGET_REMAINING_RATIO: &str = "bff_budget_remaining_ratio";
+
+/// Counter: budget store calls that failed and fell back to memory.
+/// Labels: `backend` (`redis`).
+pub const BUDGET_BACKEND_ERRORS_TOTAL: &str = "bff_budget_backend_errors_total";
+
+/// The `client` label key.
+pub const LABEL_CLIENT: &str = "client";
+/// The `tier` label key of [`BUDGET_REMAINING_RATIO`].
+pub const LABEL_TIER: &str = "tier";
+/// The `backend` label key of [`BUDGET_BACKEND_ERRORS_TOTAL`].
+pub const LABEL_BACKEND: &str = "backend";
+
+/// The `reason` label key of [`AUTH_FAILURES_TOTAL`] and [`COST_REJECTIONS_TOTAL`].
 pub const LABEL_REASON: &str = "reason";
 /// The `code` label key of [`AUTHZ_DENIALS_TOTAL`].
 pub const LABEL_CODE: &str = "code";
@@ -112,6 +141,23 @@ pub fn describe() {
     describe_counter!(
         AUTHZ_DENIALS_TOTAL,
         "Fields refused by an auth directive or ownership rule, by code"
+    );
+    describe_histogram!(
+        COST_ESTIMATED,
+        "Static cost of each accepted operation, in points"
+    );
+    describe_histogram!(COST_ACTUAL, "Cost actually resolved per request, in points");
+    describe_counter!(
+        COST_REJECTIONS_TOTAL,
+        "Requests refused by the cost guard, budgets or flood limiter, by reason"
+    );
+    describe_histogram!(
+        BUDGET_REMAINING_RATIO,
+        "Share of the caller's budget left after each charge"
+    );
+    describe_counter!(
+        BUDGET_BACKEND_ERRORS_TOTAL,
+        "Budget store calls that failed and fell back to the in-memory store"
     );
     describe_counter!(
         CACHE_EVENTS_TOTAL,

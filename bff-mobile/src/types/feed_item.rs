@@ -1,5 +1,6 @@
 //! `FeedItem`: a recommended product as one row of the home feed.
 
+use bff_core::cost::directives::cost;
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, ID};
@@ -39,6 +40,7 @@ impl FeedItem {
     }
 
     /// `null` when the inventory service fails or does not know the sku.
+    #[graphql(directive = cost::apply(1))]
     async fn in_stock(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         Ok(inventory::resolve::stock(ctx, &self.0.sku)
             .await?

@@ -5,6 +5,7 @@
 //! inventory call per feed item (inventory has no batch route).
 
 use async_graphql::{Context, Object, Result};
+use bff_core::cost::directives::{cost, list_size};
 use bff_core::services::{orders, products, recommendations};
 
 use super::{page, FeedItem, OrderSummary, UserSummary};
@@ -34,6 +35,7 @@ impl Home {
     }
 
     /// Recommended products, in recommendation order.
+    #[graphql(directive = cost::apply(2), directive = list_size::apply(Some(10), Some(vec!["first".to_string()])))]
     async fn feed(
         &self,
         ctx: &Context<'_>,
@@ -53,6 +55,7 @@ impl Home {
     }
 
     /// The user's last orders, newest first.
+    #[graphql(directive = cost::apply(1), directive = list_size::apply(Some(3), Some(vec!["first".to_string()])))]
     async fn recent_orders(
         &self,
         ctx: &Context<'_>,

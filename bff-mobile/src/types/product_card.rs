@@ -5,6 +5,7 @@
 //! `product` query is publicly cacheable for a minute (CDN-friendly with
 //! persisted queries). `inStock` is volatile and says `max-age=10`.
 
+use bff_core::cost::directives::cost;
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, ID};
@@ -47,7 +48,7 @@ impl ProductCard {
     }
 
     /// `null` when the inventory service fails or does not know the sku.
-    #[graphql(cache_control(max_age = 10))]
+    #[graphql(cache_control(max_age = 10), directive = cost::apply(1))]
     async fn in_stock(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         Ok(inventory::resolve::stock(ctx, &self.0.sku)
             .await?

@@ -5,6 +5,7 @@
 //! the whole (non-null) home screen.
 
 use async_graphql::{Context, Object, Result, ID};
+use bff_core::cost::directives::cost;
 use bff_core::services::users;
 
 /// The signed-in user, in brief.
@@ -25,6 +26,7 @@ impl UserSummary {
     }
 
     /// `null` when the users service fails.
+    #[graphql(directive = cost::apply(1))]
     async fn name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         Ok(users::resolve::by_id(ctx, &self.id)
             .await?
@@ -32,6 +34,7 @@ impl UserSummary {
     }
 
     /// `null` when the user has none or the users service fails.
+    #[graphql(directive = cost::apply(1))]
     async fn avatar_url(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         Ok(users::resolve::by_id(ctx, &self.id)
             .await?

@@ -1,5 +1,6 @@
 //! `Order`, its items (with products from the products service) and payment.
 
+use bff_core::cost::directives::{cost, list_size};
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
@@ -59,6 +60,7 @@ impl Order {
         })
     }
 
+    #[graphql(directive = list_size::apply(Some(5), None))]
     async fn items(&self) -> Vec<OrderItem> {
         (0..self.0.items.len())
             .map(|index| OrderItem {
@@ -71,6 +73,7 @@ impl Order {
     /// Where the order is on its way: `null` before it ships, or with
     /// `SERVICE_UNAVAILABLE` when the (optional) shipping service is not
     /// configured or fails. Batched over every order of the request.
+    #[graphql(directive = cost::apply(1))]
     async fn shipment(&self, ctx: &Context<'_>) -> Result<Option<Shipment>> {
         Ok(shipping::resolve::by_order(ctx, &self.0.id)
             .await?
@@ -111,6 +114,7 @@ impl OrderItem {
 #[Object]
 impl OrderItem {
     /// The product (null when the products service fails).
+    #[graphql(directive = cost::apply(1))]
     async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>> {
         Ok(products::resolve::by_id(ctx, &self.item().product_id)
             .await?

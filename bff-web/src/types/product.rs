@@ -1,5 +1,6 @@
 //! `Product`: catalogue data, with reviews and stock from their services.
 
+use bff_core::cost::directives::{cost, list_size};
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, ID};
@@ -53,6 +54,7 @@ impl Product {
     }
 
     /// Newest first, at most 20.
+    #[graphql(directive = cost::apply(1), directive = list_size::apply(Some(5), Some(vec!["first".to_string()])))]
     async fn reviews(
         &self,
         ctx: &Context<'_>,
@@ -64,6 +66,7 @@ impl Product {
     }
 
     /// Mean rating of the recent reviews; `null` when there are none.
+    #[graphql(directive = cost::apply(1))]
     async fn average_rating(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
         let list = reviews::resolve::by_product(ctx, &self.0.id, REVIEW_WINDOW).await?;
         if list.is_empty() {
@@ -74,6 +77,7 @@ impl Product {
     }
 
     /// Stock from the (legacy) inventory service.
+    #[graphql(directive = cost::apply(1))]
     async fn stock(&self, ctx: &Context<'_>) -> Result<Option<Stock>> {
         Ok(inventory::resolve::stock(ctx, &self.0.sku)
             .await?

@@ -1,5 +1,6 @@
 //! `Review`, with its author from the users service.
 
+use bff_core::cost::directives::cost;
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, ID};
@@ -26,6 +27,7 @@ impl Review {
     }
 
     /// The reviewer (null when the users service fails).
+    #[graphql(directive = cost::apply(1))]
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(users::resolve::by_id(ctx, &self.0.user_id).await?.map(User))
     }

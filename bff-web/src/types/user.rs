@@ -1,5 +1,6 @@
 //! `User`: a profile from the users service, with the caller's private edges.
 
+use bff_core::cost::directives::{cost, list_size};
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, ID};
@@ -39,6 +40,7 @@ impl User {
     }
 
     /// Newest first. Visible only to the user, support and admin.
+    #[graphql(directive = cost::apply(1), directive = list_size::apply(Some(10), Some(vec!["first".to_string()])))]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -51,6 +53,7 @@ impl User {
     }
 
     /// Products recommended for this user.
+    #[graphql(directive = cost::apply(2), directive = list_size::apply(Some(10), Some(vec!["first".to_string()])))]
     async fn recommendations(
         &self,
         ctx: &Context<'_>,

@@ -9,7 +9,16 @@ use crate::harness::TestStack;
 
 #[tokio::test]
 async fn n_products_cost_ceil_n_over_100_batch_calls_and_no_single_lookups() {
-    let stack = TestStack::builder().with_demo().start().await;
+    // 250 aliased root fields: far over the default alias and root-field
+    // limits, raised for this test.
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| {
+            c.cost.limits.web.max_aliases = 300;
+            c.cost.limits.web.max_root_fields = 300;
+        })
+        .start()
+        .await;
     let fields: Vec<String> = (1..=250)
         .map(|i| format!("p{i}: product(id: \"p{i}\") {{ id }}"))
         .collect();
@@ -31,12 +40,13 @@ async fn reviews_of_a_page_of_products_are_one_batch_call_per_100() {
     let a = stack.graphql(ClientKind::Web, query, None).await;
     assert!(a.body["errors"].is_null(), "{}", a.body);
     let reviews = stack.service_stats(ServiceName::Reviews).await;
-    // 250 products, at most 100 ids a call: 3 calls when the three lists'
-    // keys meet in one 1 ms batch window. Each list resolves on its own
-    // upstream answer, so on a busy machine a window can close between
-    // them and split lists; still a handful of calls, never one per product.
+    // 250 products, at most 100 ids a call. A batch closes when the
+    // executor runs out of work (services/tick.rs), and each list resolves on its own
+    // upstream answer, so the three lists' keys are not always in one batch:
+    // a few calls, never one per product (4 on the machine this was written
+    // on).
     let calls = reviews.get("GET /reviews").copied().unwrap_or_default();
-    assert!((3..=10).contains(&calls), "{reviews:?}");
+    assert!((3..=6).contains(&calls), "{reviews:?}");
 }
 
 #[tokio::test]

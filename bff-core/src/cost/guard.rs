@@ -1,0 +1,225 @@
+//! The guard: every check an operation passes before it may execute.
+//!
+//! In order, each step cheaper than the next and able to stop the rest:
+//!
+//! 1. on the raw text: bytes, tokens and bracket nesting
+//!    ([`super::lexer`]); over any, the document is never parsed;
+//! 2. parse once (`Request::parsed_query`: execution reuses this parse);
+//! 3. one memoised walk ([`super::estimate`]): fragment-expanded
+//!    selections, depth, aliases, root fields, directives in every position,
+//!    and the static cost from the client's `@cost`/`@listSize` model.
+//!
+//! Every limit found exceeded is reported, together, as one
+//! `QUERY_TOO_COMPLEX` error each, with `extensions.kind` (which limit),
+//! `extensions.limit` and `extensions.measured`; the edge answers 400 and
+//! nothing executes. A circular fragment is a `GRAPHQL_VALIDATION_FAILED`.
+
+use std::sync::Arc;
+
+use async_graphql::{ErrorExtensionValues, ServerError};
+
+use super::{
+    estimate::{self, Measures},
+    lexer,
+    model::CostModel,
+};
+use crate::{
+    config::{ClientLimits, ConfigError},
+    context::ClientKind,
+    errors::ErrorCode,
+    telemetry::names,
+};
+
+/// Deepest bracket nesting of the raw text the parser is given: its own
+/// recursion limit (64) applies only after pest has recursed through the
+/// whole document, so deeper documents are refused before parsing.
+pub const MAX_RAW_NESTING: u64 = 64;
+
+/// One client's guard: its limits and its cost model.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    client: ClientKind,
+    limits: ClientLimits,
+    model: Arc<CostModel>,
+}
+
+/// What the guard learnt of an accepted operation.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// Static cost (points reserved from the caller's budget).
+    pub cost: u64,
+    /// Everything measured.
+    pub measures: Measures,
+}
+
+/// One exceeded limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// `bytes`, `tokens`, `nesting`, `selections`, `depth`, `aliases`,
+    /// `root_fields`, `directives` or `cost`.
+    pub kind: &'static str,
+    pub limit: u64,
+    pub measured: u64,
+}
+
+impl Violation {
+    fn to_error(&self) -> ServerError {
+        let what = match self.kind {
+            "bytes" => "the document is too long",
+            "tokens" => "the document has too many tokens",
+            "nesting" => "the document nests brackets too deeply",
+            "selections" => "the operation selects too many fields (fragments expanded)",
+            "depth" => "the operation is nested too deeply",
+            "aliases" => "the operation uses too many aliases",
+            "root_fields" => "the operation selects too many root fields",
+            "directives" => "the operation uses too many directives",
+            _ => "the operation costs too much",
+        };
+        let mut err = ServerError::new(
+            format!("{what}: {} > {} ({})", self.measured, self.limit, self.kind),
+            None,
+        );
+        let mut ext = ErrorExtensionValues::default();
+        ext.set("code", ErrorCode::QueryTooComplex.as_str());
+        ext.set("kind", self.kind);
+        ext.set("limit", self.limit);
+        ext.set("measured", self.measured);
+        err.extensions = Some(ext);
+        err
+    }
+}
+
+impl Guard {
+    /// The guard of `client`: limits from configuration, weights from the
+    /// client's SDL.
+    pub fn new(client: ClientKind, sdl: &str, limits: &ClientLimits) -> Result<Guard, ConfigError> {
+        let model = CostModel::from_sdl(sdl)
+            .map_err(|e| ConfigError::Invalid(format!("{} schema: {e}", client.as_str())))?;
+        Ok(Guard {
+            client,
+            limits: limits.clone(),
+            model: Arc::new(model),
+        })
+    }
+
+    /// The cost model (the actual-cost extension prices resolved fields
+    /// with the same weights).
+    pub fn model(&self) -> &Arc<CostModel> {
+        &self.model
+    }
+
+    /// This guard's limits.
+    pub fn limits(&self) -> &ClientLimits {
+        &self.limits
+    }
+
+    /// Checks one request; parses it (once) on the way.
+    pub fn check(
+        &self,
+        request: &mut async_graphql::Request,
+    ) -> Result<Assessment, Vec<ServerError>> {
+        let raw = self.check_raw(&request.query);
+        if !raw.is_empty() {
+            return Err(self.refuse(&raw));
+        }
+        let variables = request.variables.clone();
+        let operation_name = request.operation_name.clone();
+        let doc = request
+            .parsed_query()
+            .map_err(|e| vec![with_code(e, ErrorCode::GraphqlParseFailed)])?;
+        let measures = estimate::measure(doc, operation_name.as_deref(), &variables, &self.model);
+        if let Some(name) = &measures.circular_fragment {
+            self.count("circular_fragment");
+            let err = ServerError::new(format!("fragment `{name}` spreads itself"), None);
+            return Err(vec![with_code(err, ErrorCode::GraphqlValidationFailed)]);
+        }
+        let violations = self.check_measures(&measures);
+        if !violations.is_empty() {
+            return Err(self.refuse(&violations));
+        }
+        metrics::histogram!(names::COST_ESTIMATED, names::LABEL_CLIENT => self.client.as_str())
+            .record(measures.cost as f64);
+        Ok(Assessment {
+            cost: measures.cost,
+            measures,
+        })
+    }
+
+    /// Bytes and tokens of the raw text.
+    pub fn check_raw(&self, query: &str) -> Vec<Violation> {
+        let l = &self.limits;
+        let mut out = Vec::new();
+        let bytes = query.len() as u64;
+        if bytes > l.max_bytes {
+            out.push(Violation {
+                kind: "bytes",
+                limit: l.max_bytes,
+                measured: bytes,
+            });
+        }
+        let raw = lexer::scan(query, u64::MAX);
+        let tokens = raw.tokens;
+        if raw.nesting > MAX_RAW_NESTING {
+            out.push(Violation {
+                kind: "nesting",
+                limit: MAX_RAW_NESTING,
+                measured: raw.nesting,
+            });
+        }
+        if tokens > u64::from(l.max_tokens) {
+            out.push(Violation {
+                kind: "tokens",
+                limit: u64::from(l.max_tokens),
+                measured: tokens,
+            });
+        }
+        out
+    }
+
+    /// Every limit the measures exceed.
+    pub fn check_measures(&self, m: &Measures) -> Vec<Violation> {
+        let l = &self.limits;
+        [
+            ("selections", l.max_selections, m.selections),
+            ("depth", u64::from(l.max_depth), m.depth),
+            ("aliases", u64::from(l.max_aliases), m.aliases),
+            ("root_fields", u64::from(l.max_root_fields), m.root_fields),
+            ("directives", u64::from(l.max_directives), m.directives),
+            ("cost", l.max_cost, m.cost),
+        ]
+        .into_iter()
+        .filter(|(_, limit, measured)| measured > limit)
+        .map(|(kind, limit, measured)| Violation {
+            kind,
+            limit,
+            measured,
+        })
+        .collect()
+    }
+
+    fn refuse(&self, violations: &[Violation]) -> Vec<ServerError> {
+        for v in violations {
+            self.count(v.kind);
+        }
+        violations.iter().map(Violation::to_error).collect()
+    }
+
+    fn count(&self, reason: &'static str) {
+        metrics::counter!(
+            names::COST_REJECTIONS_TOTAL,
+            names::LABEL_CLIENT => self.client.as_str(),
+            names::LABEL_REASON => reason
+        )
+        .increment(1);
+    }
+}
+
+fn with_code(mut err: ServerError, code: ErrorCode) -> ServerError {
+    let ext = err
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    if ext.get("code").is_none() {
+        ext.set("code", code.as_str());
+    }
+    err
+}

@@ -1,0 +1,218 @@
+//! The cost model of one client, read from its SDL at startup.
+//!
+//! Reading the printed SDL (rather than a parallel table in code) keeps one
+//! source of truth: what `schema/<client>.graphql` shows is what is charged.
+//! The model knows, per `Type.field`: its `@cost` weight (0 when absent:
+//! fields of an already fetched object are free), its `@listSize`, the
+//! named type it returns (to walk into sub-selections) and the integer
+//! defaults of its arguments (`first: Int = 20` prices an operation that
+//! does not pass `first`).
+
+use std::collections::HashMap;
+
+use async_graphql::{
+    parser::{
+        parse_schema,
+        types::{BaseType, ConstDirective, TypeKind, TypeSystemDefinition},
+    },
+    Value,
+};
+
+/// How one field is priced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldCost {
+    /// `@cost(weight:)`, 0 when the field has none.
+    pub weight: u64,
+    /// `@listSize`, when the field is a priced list.
+    pub list: Option<ListSize>,
+    /// The named type the field returns (list and non-null stripped).
+    pub ty: String,
+    /// Integer defaults of the field's arguments, by argument name.
+    pub int_defaults: HashMap<String, i64>,
+}
+
+/// `@listSize(assumedSize:, slicingArguments:)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListSize {
+    pub assumed_size: Option<u64>,
+    pub slicing_arguments: Vec<String>,
+}
+
+/// Every field's price, by parent type and field name.
+#[derive(Debug, Clone, Default)]
+pub struct CostModel {
+    fields: HashMap<String, HashMap<String, FieldCost>>,
+    /// Root type names (`Query`, `Mutation`, `Subscription` unless renamed).
+    pub query: String,
+    pub mutation: String,
+    pub subscription: String,
+}
+
+/// The SDL could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("the client's SDL does not parse: {0}")]
+pub struct ModelError(String);
+
+impl CostModel {
+    /// Reads `@cost` and `@listSize` from an SDL document.
+    pub fn from_sdl(sdl: &str) -> Result<Self, ModelError> {
+        let doc = parse_schema(sdl).map_err(|e| ModelError(e.to_string()))?;
+        let mut model = CostModel {
+            query: "Query".into(),
+            mutation: "Mutation".into(),
+            subscription: "Subscription".into(),
+            ..CostModel::default()
+        };
+        for def in doc.definitions {
+            match def {
+                TypeSystemDefinition::Schema(schema) => {
+                    let s = schema.node;
+                    if let Some(q) = s.query {
+                        model.query = q.node.to_string();
+                    }
+                    if let Some(m) = s.mutation {
+                        model.mutation = m.node.to_string();
+                    }
+                    if let Some(s) = s.subscription {
+                        model.subscription = s.node.to_string();
+                    }
+                }
+                TypeSystemDefinition::Type(ty) => {
+                    let ty = ty.node;
+                    let fields = match ty.kind {
+                        TypeKind::Object(o) => o.fields,
+                        TypeKind::Interface(i) => i.fields,
+                        _ => continue,
+                    };
+                    let entry = model.fields.entry(ty.name.node.to_string()).or_default();
+                    for field in fields {
+                        let field = field.node;
+                        let mut cost = FieldCost {
+                            ty: named_type(&field.ty.node.base),
+                            ..FieldCost::default()
+                        };
+                        for arg in &field.arguments {
+                            if let Some(Value::Number(n)) =
+                                arg.node.default_value.as_ref().map(|v| &v.node)
+                            {
+                                if let Some(n) = n.as_i64() {
+                                    cost.int_defaults.insert(arg.node.name.node.to_string(), n);
+                                }
+                            }
+                        }
+                        for directive in &field.directives {
+                            read_directive(&directive.node, &mut cost);
+                        }
+                        entry.insert(field.name.node.to_string(), cost);
+                    }
+                }
+                TypeSystemDefinition::Directive(_) => {}
+            }
+        }
+        Ok(model)
+    }
+
+    /// The price of `parent.field` (`None`: unknown, e.g. `__typename`).
+    pub fn field(&self, parent: &str, field: &str) -> Option<&FieldCost> {
+        self.fields.get(parent)?.get(field)
+    }
+
+    /// The weight of `parent.field` (0 when unknown or unpriced).
+    pub fn weight(&self, parent: &str, field: &str) -> u64 {
+        self.field(parent, field).map_or(0, |f| f.weight)
+    }
+
+    /// Every field of every object and interface type as `(type, field, price)`.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str, &FieldCost)> {
+        self.fields
+            .iter()
+            .flat_map(|(t, fs)| fs.iter().map(move |(f, c)| (t.as_str(), f.as_str(), c)))
+    }
+
+    /// Every priced field as `(type, field, weight)`, sorted (for tests).
+    pub fn priced_fields(&self) -> Vec<(String, String, u64)> {
+        let mut out: Vec<_> = self
+            .fields
+            .iter()
+            .flat_map(|(t, fs)| {
+                fs.iter()
+                    .filter(|(_, c)| c.weight > 0 || c.list.is_some())
+                    .map(move |(f, c)| (t.clone(), f.clone(), c.weight))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+fn named_type(base: &BaseType) -> String {
+    match base {
+        BaseType::Named(name) => name.to_string(),
+        BaseType::List(inner) => named_type(&inner.base),
+    }
+}
+
+fn read_directive(directive: &ConstDirective, cost: &mut FieldCost) {
+    match directive.name.node.as_str() {
+        "cost" => {
+            if let Some(Value::Number(n)) = directive.get_argument("weight").map(|v| &v.node) {
+                cost.weight = n.as_u64().unwrap_or(0);
+            }
+        }
+        "listSize" => {
+            let mut list = ListSize::default();
+            if let Some(Value::Number(n)) = directive.get_argument("assumedSize").map(|v| &v.node) {
+                list.assumed_size = n.as_u64();
+            }
+            if let Some(Value::List(items)) =
+                directive.get_argument("slicingArguments").map(|v| &v.node)
+            {
+                list.slicing_arguments = items
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+            }
+            cost.list = Some(list);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn model_reads_weights_list_sizes_and_defaults_from_sdl() {
+        let sdl = r#"
+            type Query {
+              products(first: Int = 20, category: String): [Product!] @cost(weight: 2) @listSize(assumedSize: 50, slicingArguments: ["first"])
+              version: String!
+            }
+            type Product { id: ID! reviews(first: Int = 5): [Review!] @cost(weight: 1) @listSize(slicingArguments: ["first"]) }
+            type Review { rating: Int! }
+            directive @cost(weight: Int!) on FIELD_DEFINITION
+            directive @listSize(assumedSize: Int, slicingArguments: [String!]) on FIELD_DEFINITION
+        "#;
+        let m = CostModel::from_sdl(sdl).unwrap();
+        let p = m.field("Query", "products").unwrap();
+        assert_eq!(p.weight, 2);
+        assert_eq!(p.ty, "Product");
+        assert_eq!(p.int_defaults.get("first"), Some(&20));
+        assert_eq!(
+            p.list,
+            Some(ListSize {
+                assumed_size: Some(50),
+                slicing_arguments: vec!["first".into()]
+            })
+        );
+        assert_eq!(m.weight("Query", "version"), 0);
+        assert_eq!(m.weight("Product", "reviews"), 1);
+        assert_eq!(m.query, "Query");
+    }
+}
