@@ -461,6 +461,24 @@ mod snapshots {
         });
     }
 
+    /// Users survive a down orders service; only the order list goes null.
+    #[tokio::test]
+    async fn users_and_orders_with_orders_down() {
+        let shop = Shop::start(|_| {}).await;
+        shop.set_down(ServiceName::Orders, true).await;
+        let body = execute_as(
+            &shop.stack,
+            ClientKind::Admin,
+            Some(identity("s1", &[Role::Support])),
+            DIRECTORY,
+            json!({}),
+        )
+        .await;
+        insta::assert_json_snapshot!("admin_directory_orders_down", errors_by_path(body), {
+            ".errors[].message" => "[message]",
+        });
+    }
+
     #[tokio::test]
     async fn system_health_after_traffic() {
         let shop = Shop::start(|_| {}).await;

@@ -63,15 +63,21 @@ impl Shop {
 
     /// Puts a demo service down (connections dropped) or back up.
     pub(crate) async fn set_down(&self, name: ServiceName, down: bool) {
+        self.set_faults(
+            name,
+            json!({"latencyMs": 0, "errorRate": 0.0, "errorStatus": 503, "down": down}),
+        )
+        .await;
+    }
+
+    /// Sets a demo service's faults (`/_control/faults`).
+    pub(crate) async fn set_faults(&self, name: ServiceName, faults: Value) {
         let resp = self
             .stack
             .http
             .put(format!("{}/_control/faults", self.demo.url(name)))
             .header("content-type", "application/json")
-            .body(
-                json!({"latencyMs": 0, "errorRate": 0.0, "errorStatus": 503, "down": down})
-                    .to_string(),
-            )
+            .body(faults.to_string())
             .send()
             .await
             .expect("control answers");
@@ -112,12 +118,20 @@ pub(crate) async fn execute_as(
         None,
         Duration::from_secs(10),
     ));
-    let request = async_graphql::Request::new(query)
+    let schema = bff::client_schema(kind);
+    let mut request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(variables))
         .data(ctx.clone())
         .data(runtime.services.loaders(ctx))
         .data(runtime.clone());
-    let response = (bff::client_schema(kind).execute)(request).await;
+    let roots = schema.root_fields(
+        &mut request,
+        async_graphql::parser::types::OperationType::Query,
+    );
+    let mut response = (schema.execute)(request).await;
+    // What the edge does after execution: errored fields are `null`.
+    bff_core::server::nulls::restore_root(&mut response, &roots);
+    bff_core::server::nulls::fill_errored_fields(&mut response);
     serde_json::to_value(&response).expect("response serializes")
 }
 
@@ -707,6 +721,64 @@ mod snapshots {
         let shop = Shop::start(|_| {}).await;
         shop.set_down(ServiceName::Inventory, true).await;
         insta::assert_json_snapshot!("mobile_home_inventory_down", errors_by_path(home_as_u1(&shop).await), {
+            ".errors[].message" => "[message]",
+        });
+    }
+
+    #[tokio::test]
+    async fn home_with_orders_down() {
+        let shop = Shop::start(|_| {}).await;
+        shop.set_down(ServiceName::Orders, true).await;
+        insta::assert_json_snapshot!("mobile_home_orders_down", errors_by_path(home_as_u1(&shop).await), {
+            ".errors[].message" => "[message]",
+        });
+    }
+
+    /// Every users call answers 500: only the user summary goes.
+    #[tokio::test]
+    async fn home_with_users_failing() {
+        let shop = Shop::start(|_| {}).await;
+        shop.set_faults(
+            ServiceName::Users,
+            json!({"errorRate": 1.0, "errorStatus": 500}),
+        )
+        .await;
+        insta::assert_json_snapshot!("mobile_home_users_failing", errors_by_path(home_as_u1(&shop).await), {
+            ".errors[].message" => "[message]",
+        });
+    }
+
+    async fn product_card(shop: &Shop, id: &str) -> Value {
+        execute_as(
+            &shop.stack,
+            ClientKind::Mobile,
+            Some(identity("u1", &[Role::Customer])),
+            operation("product.graphql"),
+            json!({ "id": id }),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn product_card_healthy() {
+        let shop = Shop::start(|_| {}).await;
+        insta::assert_json_snapshot!("mobile_product_healthy", product_card(&shop, "p7").await);
+    }
+
+    #[tokio::test]
+    async fn product_card_with_inventory_down() {
+        let shop = Shop::start(|_| {}).await;
+        shop.set_down(ServiceName::Inventory, true).await;
+        insta::assert_json_snapshot!("mobile_product_inventory_down", errors_by_path(product_card(&shop, "p7").await), {
+            ".errors[].message" => "[message]",
+        });
+    }
+
+    #[tokio::test]
+    async fn product_card_with_products_down() {
+        let shop = Shop::start(|_| {}).await;
+        shop.set_down(ServiceName::Products, true).await;
+        insta::assert_json_snapshot!("mobile_product_products_down", errors_by_path(product_card(&shop, "p7").await), {
             ".errors[].message" => "[message]",
         });
     }

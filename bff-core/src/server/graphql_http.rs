@@ -936,7 +936,11 @@ async fn run_inner(
     });
     let mut responses = Vec::with_capacity(requests.len());
     let mut any_validation_failure = false;
-    for request in requests {
+    for mut request in requests {
+        let roots = match selected_operation(&mut request) {
+            Some((_, ty)) => app.schema.root_fields(&mut request, ty),
+            None => Vec::new(),
+        };
         let loaders = app.runtime.services.loaders(ctx.clone());
         let tick = loaders.tick();
         let request = request
@@ -946,6 +950,7 @@ async fn run_inner(
             .data(cost_data.clone())
             .data(app.guard.model().clone());
         let mut response = Ticking::new((app.schema.execute)(request), tick).await;
+        super::nulls::restore_root(&mut response, &roots);
         super::nulls::fill_errored_fields(&mut response);
         let validation_failed = response.data == Value::Null
             && !response.errors.is_empty()

@@ -18,14 +18,14 @@ mod graphiql;
 mod graphql_http;
 mod health;
 mod layers;
-mod nulls;
+pub mod nulls;
 pub mod persisted;
 mod serve;
 mod shed;
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
-use async_graphql::{ObjectType, Schema, SubscriptionType};
+use async_graphql::{parser::types::OperationType, ObjectType, Schema, SubscriptionType};
 use axum::{routing::get, Router};
 
 pub use self::{
@@ -53,6 +53,8 @@ pub struct ClientSchema {
     /// The client's committed operations `(name, exact text)`: its safelist
     /// when `persisted_queries = "safelist"`.
     pub operations: &'static [(&'static str, &'static str)],
+    /// Nullability of each root field, by (is mutation, field name).
+    pub root_nullability: Arc<HashMap<(bool, String), bool>>,
 }
 
 impl std::fmt::Debug for ClientSchema {
@@ -76,12 +78,58 @@ impl ClientSchema {
             let schema = schema.clone();
             Box::pin(async move { schema.execute(request).await })
         });
+        let root_nullability = Arc::new(root_nullability(&sdl));
         Self {
             kind,
             sdl,
             execute,
             operations: &[],
+            root_nullability,
         }
+    }
+
+    /// The root fields `request`'s operation selects (response key,
+    /// nullable); fragments at the root count as not nullable (unknown).
+    pub fn root_fields(
+        &self,
+        request: &mut async_graphql::Request,
+        ty: OperationType,
+    ) -> nulls::RootFields {
+        use async_graphql::parser::types::{DocumentOperations, Selection};
+        let wanted = request.operation_name.clone();
+        let Ok(doc) = request.parsed_query() else {
+            return Vec::new();
+        };
+        let op = match (&doc.operations, wanted) {
+            (DocumentOperations::Single(op), _) => op,
+            (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name.as_str()) {
+                Some(op) => op,
+                None => return Vec::new(),
+            },
+            (DocumentOperations::Multiple(ops), None) => match ops.values().next() {
+                Some(op) if ops.len() == 1 => op,
+                _ => return Vec::new(),
+            },
+        };
+        op.node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    let key = f.node.response_key().node.to_string();
+                    let name = f.node.name.node.to_string();
+                    let nullable = self
+                        .root_nullability
+                        .get(&(ty == OperationType::Mutation, name))
+                        .copied()
+                        .unwrap_or(false);
+                    (key, nullable)
+                }
+                _ => (String::new(), false),
+            })
+            .collect()
     }
 
     /// Sets the client's committed operations (its safelist).
@@ -89,6 +137,34 @@ impl ClientSchema {
         self.operations = operations;
         self
     }
+}
+
+/// `(is mutation, root field) → nullable`, read from the client's SDL.
+fn root_nullability(sdl: &str) -> HashMap<(bool, String), bool> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let mut out = HashMap::new();
+    let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
+        return out;
+    };
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(ty) = def else {
+            continue;
+        };
+        let is_mutation = match ty.node.name.node.as_str() {
+            "Query" => false,
+            "Mutation" => true,
+            _ => continue,
+        };
+        if let TypeKind::Object(obj) = &ty.node.kind {
+            for field in &obj.fields {
+                out.insert(
+                    (is_mutation, field.node.name.node.to_string()),
+                    field.node.ty.node.nullable,
+                );
+            }
+        }
+    }
+    out
 }
 
 /// A client ready to serve: schema, guard and the shared runtime.

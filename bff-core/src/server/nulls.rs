@@ -17,6 +17,37 @@ pub fn fill_errored_fields(response: &mut Response) {
     }
 }
 
+/// The root fields an operation selected: response key (alias or name) and
+/// whether the schema lets that field be null.
+pub type RootFields = Vec<(String, bool)>;
+
+/// When every root field failed, async-graphql answers `data: null` even if
+/// each of them is nullable; the spec wants `{"<key>": null, ...}` (an
+/// executed operation has data). Restores that object when every selected
+/// root field is nullable and errored; leaves `data: null` when a non-null
+/// root field failed (there it is the right answer).
+pub fn restore_root(response: &mut Response, roots: &RootFields) {
+    if response.data != Value::Null || roots.is_empty() || response.errors.is_empty() {
+        return;
+    }
+    let errored = |key: &str| {
+        response
+            .errors
+            .iter()
+            .any(|e| matches!(e.path.first(), Some(PathSegment::Field(f)) if f == key))
+    };
+    if roots
+        .iter()
+        .all(|(key, nullable)| *nullable && errored(key))
+    {
+        let fields = roots
+            .iter()
+            .map(|(key, _)| (async_graphql::Name::new(key), Value::Null))
+            .collect();
+        response.data = Value::Object(fields);
+    }
+}
+
 fn insert_null_at_first_gap(data: &mut Value, path: &[PathSegment]) {
     let mut current = data;
     for segment in path {
@@ -95,6 +126,21 @@ mod tests {
             response.data.into_json().expect("json"),
             serde_json::json!({"other": 1, "product": null})
         );
+    }
+
+    #[test]
+    fn null_data_becomes_an_object_when_every_nullable_root_failed() {
+        let mut response = Response::new(Value::Null);
+        response.errors = vec![error_at(vec![field("p")])];
+        restore_root(&mut response, &vec![("p".to_string(), true)]);
+        assert_eq!(
+            response.data.into_json().expect("json"),
+            serde_json::json!({"p": null})
+        );
+        let mut non_null = Response::new(Value::Null);
+        non_null.errors = vec![error_at(vec![field("home")])];
+        restore_root(&mut non_null, &vec![("home".to_string(), false)]);
+        assert_eq!(non_null.data, Value::Null);
     }
 
     #[test]
