@@ -12,6 +12,10 @@
 
 use std::net::SocketAddr;
 
+// The allocator the `bff` binary uses (see src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use axum::{body::Body, extract::ConnectInfo, Router};
 use bff_core::{config::Config, context::ClientKind, runtime::Runtime, server};
 use criterion::{criterion_group, criterion_main, Criterion};

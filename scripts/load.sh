@@ -13,6 +13,7 @@
 # the 5 ms latency row always uses 4 connections: latency at moderate load)
 # Needs: wrk (apt-get install wrk), python3.
 set -euo pipefail
+ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true   # 1,000 connections need file descriptors
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"

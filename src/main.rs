@@ -20,6 +20,11 @@ use bff_core::{
 };
 use clap::{Parser, Subcommand};
 
+// mimalloc: 8-16 % faster whole requests than the system allocator
+// (`cargo bench --bench request_path`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "bff",

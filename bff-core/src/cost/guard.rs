@@ -4,7 +4,8 @@
 //!
 //! 1. on the raw text: bytes, tokens and bracket nesting
 //!    ([`super::lexer`]); over any, the document is never parsed;
-//! 2. parse once (`Request::parsed_query`: execution reuses this parse);
+//! 2. parse once (`Request::parsed_query`: execution reuses this parse; a
+//!    repeated document comes from a bounded cache of parsed documents);
 //! 3. one memoised walk ([`super::estimate`]): fragment-expanded
 //!    selections, depth, aliases, root fields, directives in every position,
 //!    and the static cost from the client's `@cost`/`@listSize` model.
@@ -16,7 +17,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ErrorExtensionValues, ServerError};
+use async_graphql::{parser::types::ExecutableDocument, ErrorExtensionValues, ServerError};
 
 use super::{
     estimate::{self, Measures},
@@ -41,7 +42,16 @@ pub struct Guard {
     client: ClientKind,
     limits: ClientLimits,
     model: Arc<CostModel>,
+    /// Parsed documents by exact text: a repeated operation (every real
+    /// client repeats a handful) skips the raw-text scan and the parse.
+    /// Bounded; TinyLFU admission keeps the hot ones under churn.
+    documents: moka::sync::Cache<Arc<str>, Arc<ExecutableDocument>>,
 }
+
+/// Most parsed documents a guard keeps.
+const DOCUMENT_CACHE_ENTRIES: u64 = 2_000;
+/// Longest document worth caching (longer ones are rare and parse anyway).
+const DOCUMENT_CACHE_MAX_BYTES: usize = 32 * 1024;
 
 /// What the guard learnt of an accepted operation.
 #[derive(Debug, Clone)]
@@ -99,6 +109,7 @@ impl Guard {
             client,
             limits: limits.clone(),
             model: Arc::new(model),
+            documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
         })
     }
 
@@ -118,15 +129,26 @@ impl Guard {
         &self,
         request: &mut async_graphql::Request,
     ) -> Result<Assessment, Vec<ServerError>> {
-        let raw = self.check_raw(&request.query);
-        if !raw.is_empty() {
-            return Err(self.refuse(&raw));
+        let cached = self.documents.get(request.query.as_str());
+        if let Some(doc) = &cached {
+            // Passed the raw checks when it was first parsed: same text.
+            request.set_parsed_query(ExecutableDocument::clone(doc));
+        } else {
+            let raw = self.check_raw(&request.query);
+            if !raw.is_empty() {
+                return Err(self.refuse(&raw));
+            }
         }
         let variables = request.variables.clone();
         let operation_name = request.operation_name.clone();
+        let cacheable = cached.is_none() && request.query.len() <= DOCUMENT_CACHE_MAX_BYTES;
+        let key: Option<Arc<str>> = cacheable.then(|| Arc::from(request.query.as_str()));
         let doc = request
             .parsed_query()
             .map_err(|e| vec![with_code(e, ErrorCode::GraphqlParseFailed)])?;
+        if let Some(key) = key {
+            self.documents.insert(key, Arc::new(doc.clone()));
+        }
         let measures = estimate::measure(doc, operation_name.as_deref(), &variables, &self.model);
         if let Some(name) = &measures.circular_fragment {
             self.count("circular_fragment");
