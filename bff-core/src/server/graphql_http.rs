@@ -49,7 +49,7 @@ use crate::{
     cost::{BudgetStatus, RequestCost},
     errors::ErrorCode,
     services::tick::Ticking,
-    telemetry::metrics as m,
+    telemetry::names as m,
 };
 
 /// The media type the response is written in.

@@ -24,7 +24,7 @@ use http::{header, HeaderValue, StatusCode};
 use tokio::sync::Semaphore;
 
 use super::{graphql_http::error_body, ClientApp};
-use crate::{errors::ErrorCode, telemetry::metrics as m};
+use crate::{errors::ErrorCode, telemetry::names as m};
 
 /// Seconds a shed client is told to wait.
 pub const RETRY_AFTER_SECS: &str = "1";

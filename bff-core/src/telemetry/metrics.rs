@@ -1,20 +1,9 @@
-//! The one list of metric names the edge records, with their help text.
-//!
-//! Labels: `client` (web, mobile, admin) on every edge metric; `service` on
-//! every upstream metric. Other modules keep their own constants next to
-//! the code that records them and register them in [`describe_all`].
+//! Help text of every metric the gateway records (the names themselves are
+//! the one list in [`super::names`]).
 
-/// Counter: GraphQL requests, labels `client`, `operation`, `outcome`.
-pub const REQUESTS_TOTAL: &str = "bff_requests_total";
-/// Histogram: seconds from request head to response, label `client`.
-pub const REQUEST_DURATION: &str = "bff_request_duration_seconds";
-/// Gauge: GraphQL requests being served, label `client`.
-pub const IN_FLIGHT: &str = "bff_requests_in_flight";
-/// Counter: requests refused at the edge, labels `client`, `code`.
-pub const EDGE_REJECTIONS: &str = "bff_edge_rejections_total";
-/// Counter: GraphQL requests refused with 503 `OVERLOADED` because the
-/// client's `max_in_flight` was reached (load shedding), label `client`.
-pub const SHED_REQUESTS_TOTAL: &str = "bff_shed_requests_total";
+use super::names::{
+    EDGE_REJECTIONS, IN_FLIGHT, REQUESTS_TOTAL, REQUEST_DURATION, SHED_REQUESTS_TOTAL,
+};
 
 /// Registers the help text of every metric the gateway records.
 pub fn describe_all() {

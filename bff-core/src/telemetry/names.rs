@@ -1,8 +1,26 @@
-//! The one list of metric names emitted by the upstream layer, auth and cost.
+//! The one list of metric names the gateway emits (edge, upstream, auth,
+//! cost), documented in the README; help texts in [`super::metrics`].
 //!
-//! Names follow `bff_<noun>_<unit>`; every metric carries a `service` label
-//! (the REST service's own name). The lead installs the Prometheus recorder;
-//! until then the `metrics` macros are no-ops, so emitting is always safe.
+//! Names follow `bff_<noun>_<unit>`; edge metrics carry a `client` label,
+//! upstream metrics a `service` label (the REST service's own name). Until
+//! the Prometheus recorder is installed the `metrics` macros are no-ops, so
+//! emitting is always safe.
+
+// Edge.
+
+/// Counter: GraphQL requests, labels `client`, `outcome`.
+pub const REQUESTS_TOTAL: &str = "bff_requests_total";
+/// Histogram: seconds from request head to response, label `client`.
+pub const REQUEST_DURATION: &str = "bff_request_duration_seconds";
+/// Gauge: GraphQL requests being served, label `client`.
+pub const IN_FLIGHT: &str = "bff_requests_in_flight";
+/// Counter: requests refused at the edge, labels `client`, `code`.
+pub const EDGE_REJECTIONS: &str = "bff_edge_rejections_total";
+/// Counter: GraphQL requests refused with 503 `OVERLOADED` because the
+/// client's `max_in_flight` was reached (load shedding), label `client`.
+pub const SHED_REQUESTS_TOTAL: &str = "bff_shed_requests_total";
+
+// Upstream.
 
 /// Counter: HTTP attempts sent to a service (retries included). Labels: `service`.
 pub const UPSTREAM_REQUESTS_TOTAL: &str = "bff_upstream_requests_total";
