@@ -124,10 +124,12 @@ pub(crate) async fn execute_as(
         .data(ctx.clone())
         .data(runtime.services.loaders(ctx))
         .data(runtime.clone());
-    let roots = schema.root_fields(
-        &mut request,
-        async_graphql::parser::types::OperationType::Query,
-    );
+    let roots = request
+        .parsed_query()
+        .ok()
+        .and_then(|doc| bff_core::server::selected_operation(doc, None))
+        .map(|(_, op)| schema.root_fields(op))
+        .unwrap_or_default();
     let mut response = (schema.execute)(request).await;
     // What the edge does after execution: errored fields are `null`.
     bff_core::server::nulls::restore_root(&mut response, &roots);

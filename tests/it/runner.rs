@@ -26,11 +26,14 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[tokio::test]
-async fn the_demo_prints_urls_and_tokens_that_work() {
+/// Starts the `bff` binary as `cargo run` would (demo services on ephemeral
+/// ports, clients on free ports) with `extra` arguments, and reads its
+/// banner up to its last line. The process stops when `Running` drops.
+async fn start_demo(extra: &[&str]) -> (Vec<String>, (u16, u16, u16), Running) {
     let (web, mobile, admin) = (free_port(), free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_bff"))
         .args(["--demo-base-port", "0"])
+        .args(extra)
         .env("BFF_WEB_ADDR", format!("127.0.0.1:{web}"))
         .env("BFF_MOBILE_ADDR", format!("127.0.0.1:{mobile}"))
         .env("BFF_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
@@ -41,9 +44,8 @@ async fn the_demo_prints_urls_and_tokens_that_work() {
         .spawn()
         .expect("bff starts");
     let stdout = child.stdout.take().expect("stdout");
-    let _running = Running(child);
-
-    // Read the banner until its last line (blocking reads on a thread).
+    let running = Running(child);
+    // Blocking reads on a thread.
     let banner = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(stdout).lines() {
@@ -60,6 +62,13 @@ async fn the_demo_prints_urls_and_tokens_that_work() {
         .await
         .expect("the banner is printed")
         .expect("reader");
+    (banner, (web, mobile, admin), running)
+}
+
+#[tokio::test]
+async fn the_demo_prints_urls_and_tokens_that_work() {
+    let (banner, ports, _running) = start_demo(&[]).await;
+    let (web, mobile, admin) = ports;
     let text = banner.join("\n");
     for port in [web, mobile, admin] {
         assert!(
@@ -136,36 +145,7 @@ async fn the_demo_prints_urls_and_tokens_that_work() {
 
 #[tokio::test]
 async fn the_demo_runs_a_service_as_several_instances() {
-    let (web, mobile, admin) = (free_port(), free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bff"))
-        .args(["--demo-base-port", "0", "--instances", "products=3"])
-        .env("BFF_WEB_ADDR", format!("127.0.0.1:{web}"))
-        .env("BFF_MOBILE_ADDR", format!("127.0.0.1:{mobile}"))
-        .env("BFF_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
-        .env_remove("BFF_JWT_SECRET")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("bff starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let _running = Running(child);
-    let banner = tokio::task::spawn_blocking(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("utf-8");
-            let done = line.starts_with("Ctrl-C");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
-        lines
-    });
-    let banner = tokio::time::timeout(Duration::from_secs(120), banner)
-        .await
-        .expect("the banner is printed")
-        .expect("reader");
+    let (banner, (_, _, admin), _running) = start_demo(&["--instances", "products=3"]).await;
     let text = banner.join("\n");
     let start = banner
         .iter()

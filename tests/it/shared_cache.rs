@@ -80,6 +80,20 @@ async fn replica(urls: &[(ServiceName, String)], redis: Option<(&str, &str)>) ->
         .await
 }
 
+/// A gateway with its own demo services, caching in Redis at `redis` under
+/// `prefix`.
+async fn with_shared_tier(redis: &str, prefix: &str) -> TestStack {
+    let (redis, prefix) = (redis.to_string(), prefix.to_string());
+    TestStack::builder()
+        .with_demo()
+        .config(move |c| {
+            c.redis_url = Some(redis);
+            c.shared_cache.key_prefix = prefix;
+        })
+        .start()
+        .await
+}
+
 const QUERY: &str = "{ product(id: \"p7\") { id name price { formatted } } }";
 
 #[tokio::test]
@@ -88,17 +102,7 @@ async fn two_gateways_sharing_redis_make_one_upstream_call_for_a_cacheable_answe
         return;
     };
     let prefix = prefix();
-    let first = TestStack::builder()
-        .with_demo()
-        .config({
-            let (redis, prefix) = (redis.clone(), prefix.clone());
-            move |c| {
-                c.redis_url = Some(redis);
-                c.shared_cache.key_prefix = prefix;
-            }
-        })
-        .start()
-        .await;
+    let first = with_shared_tier(&redis, &prefix).await;
     let urls = first.demo.as_ref().expect("demo").urls();
     let second = replica(&urls, Some((&redis, &prefix))).await;
 
@@ -169,17 +173,7 @@ async fn redis_going_away_mid_run_changes_nothing_visible_to_clients() {
     };
     let relay = Relay::start(&redis).await;
     let prefix = prefix();
-    let stack = TestStack::builder()
-        .with_demo()
-        .config({
-            let (url, prefix) = (relay.url.clone(), prefix.clone());
-            move |c| {
-                c.redis_url = Some(url);
-                c.shared_cache.key_prefix = prefix;
-            }
-        })
-        .start()
-        .await;
+    let stack = with_shared_tier(&relay.url, &prefix).await;
     let query = |i: u32| format!("{{ product(id: \"p{i}\") {{ id name }} }}");
     let mut expected = Vec::new();
     for i in 1..=3 {
@@ -232,17 +226,7 @@ async fn clear_cache_also_clears_the_shared_tier() {
         return;
     };
     let prefix = prefix();
-    let first = TestStack::builder()
-        .with_demo()
-        .config({
-            let (redis, prefix) = (redis.clone(), prefix.clone());
-            move |c| {
-                c.redis_url = Some(redis);
-                c.shared_cache.key_prefix = prefix;
-            }
-        })
-        .start()
-        .await;
+    let first = with_shared_tier(&redis, &prefix).await;
     let a = first.graphql(ClientKind::Web, QUERY, None).await;
     assert!(a.body["errors"].is_null(), "{}", a.body);
     let token = first.token("u3", &["admin"], &[]);

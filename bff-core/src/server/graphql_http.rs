@@ -252,9 +252,9 @@ struct WireRequest {
 fn flood_check(app: &ClientApp, ip: IpAddr) -> Result<(), Refusal> {
     app.runtime.flood.check(ip).map_err(|wait| {
         metrics::counter!(
-            crate::telemetry::names::COST_REJECTIONS_TOTAL,
-            "client" => app.kind().as_str(),
-            "reason" => "flood"
+            m::COST_REJECTIONS_TOTAL,
+            m::LABEL_CLIENT => app.kind().as_str(),
+            m::LABEL_REASON => "flood"
         )
         .increment(1);
         let secs = (wait.as_secs_f64().ceil() as u64).max(1).to_string();
@@ -628,27 +628,6 @@ fn traceparent(headers: &HeaderMap) -> String {
     }
 }
 
-/// The operation a request will run, from the parsed document: its name
-/// (if it has one) and its type.
-fn selected_operation(
-    request: &mut async_graphql::Request,
-) -> Option<(Option<String>, OperationType)> {
-    use async_graphql::parser::types::DocumentOperations;
-    let wanted = request.operation_name.clone();
-    let doc = request.parsed_query().ok()?;
-    match (&doc.operations, wanted) {
-        (DocumentOperations::Single(op), name) => Some((name, op.node.ty)),
-        (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name.as_str()).map(|op| (Some(name), op.node.ty))
-        }
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
-            .iter()
-            .next()
-            .map(|(name, op)| (Some(name.to_string()), op.node.ty)),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
-
 fn is_parse_error(errors: &[ServerError]) -> bool {
     errors.iter().any(|e| {
         e.extensions
@@ -842,25 +821,31 @@ async fn run_inner(
                 return refusal_response(client, refusal, media);
             }
         }
-        let selected = selected_operation(&mut request);
-        let op_type = selected.as_ref().map(|(_, ty)| *ty);
-        if let Some((name, ty)) = &selected {
-            let span = tracing::Span::current();
-            span.record("graphql.operation.type", ty.to_string());
-            // The span is named `{type} {name}` once the document is parsed
-            // (OTel GraphQL conventions); the wire `operationName` is
-            // optional, the document's own name is not.
-            if !batch {
-                if let Some(name) = name {
-                    span.record("graphql.operation.name", name.as_str());
-                    // Once entered, an OTel span is renamed through its
-                    // context (recording `otel.name` only works before).
+        // The operation this request runs: its type, its name for the span,
+        // and its root fields (for `data` when all of them fail).
+        let wanted = request.operation_name.clone();
+        let (op_type, roots) = match request
+            .parsed_query()
+            .ok()
+            .and_then(|doc| super::selected_operation(doc, wanted.as_deref()))
+        {
+            Some((name, op)) => {
+                let span = tracing::Span::current();
+                span.record("graphql.operation.type", op.ty.to_string());
+                // The span is named `GraphQL {name}` once the document is
+                // parsed (OTel GraphQL conventions): the wire `operationName`
+                // is optional, the document's own name is not. Once entered,
+                // an OTel span is renamed through its context.
+                if let (false, Some(name)) = (batch, name) {
                     use opentelemetry::trace::TraceContextExt as _;
                     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                    span.record("graphql.operation.name", name);
                     span.context().span().update_name(format!("GraphQL {name}"));
                 }
+                (Some(op.ty), app.schema.root_fields(op))
             }
-        }
+            None => (None, Vec::new()),
+        };
         if *method == Method::GET && op_type == Some(OperationType::Mutation) {
             let refusal = Refusal::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -870,7 +855,7 @@ async fn run_inner(
             .header(header::ALLOW, "POST");
             return refusal_response(client, refusal, media);
         }
-        requests.push(request);
+        requests.push((request, roots));
     }
 
     tracing::Span::current().record("bff.cost.requested", total_cost);
@@ -884,9 +869,9 @@ async fn run_inner(
         Ok(status) => status,
         Err(status) => {
             metrics::counter!(
-                crate::telemetry::names::COST_REJECTIONS_TOTAL,
-                "client" => client,
-                "reason" => "budget"
+                m::COST_REJECTIONS_TOTAL,
+                m::LABEL_CLIENT => client,
+                m::LABEL_REASON => "budget"
             )
             .increment(1);
             // Whole seconds, rounded up: retrying after that pays.
@@ -936,11 +921,7 @@ async fn run_inner(
     });
     let mut responses = Vec::with_capacity(requests.len());
     let mut any_validation_failure = false;
-    for mut request in requests {
-        let roots = match selected_operation(&mut request) {
-            Some((_, ty)) => app.schema.root_fields(&mut request, ty),
-            None => Vec::new(),
-        };
+    for (request, roots) in requests {
         let loaders = app.runtime.services.loaders(ctx.clone());
         let tick = loaders.tick();
         let request = request
@@ -972,8 +953,7 @@ async fn run_inner(
 
     // Refund what was reserved but not used.
     let actual = ctx.actual_cost().min(total_cost);
-    metrics::histogram!(crate::telemetry::names::COST_ACTUAL, "client" => client)
-        .record(actual as f64);
+    metrics::histogram!(m::COST_ACTUAL, m::LABEL_CLIENT => client).record(actual as f64);
     let status = if actual < total_cost {
         app.runtime
             .budgets

@@ -25,7 +25,10 @@ mod shed;
 
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
-use async_graphql::{parser::types::OperationType, ObjectType, Schema, SubscriptionType};
+use async_graphql::{
+    parser::types::{ExecutableDocument, OperationDefinition, OperationType},
+    ObjectType, Schema, SubscriptionType,
+};
 use axum::{routing::get, Router};
 
 pub use self::{
@@ -88,41 +91,21 @@ impl ClientSchema {
         }
     }
 
-    /// The root fields `request`'s operation selects (response key,
-    /// nullable); fragments at the root count as not nullable (unknown).
-    pub fn root_fields(
-        &self,
-        request: &mut async_graphql::Request,
-        ty: OperationType,
-    ) -> nulls::RootFields {
-        use async_graphql::parser::types::{DocumentOperations, Selection};
-        let wanted = request.operation_name.clone();
-        let Ok(doc) = request.parsed_query() else {
-            return Vec::new();
-        };
-        let op = match (&doc.operations, wanted) {
-            (DocumentOperations::Single(op), _) => op,
-            (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name.as_str()) {
-                Some(op) => op,
-                None => return Vec::new(),
-            },
-            (DocumentOperations::Multiple(ops), None) => match ops.values().next() {
-                Some(op) if ops.len() == 1 => op,
-                _ => return Vec::new(),
-            },
-        };
-        op.node
-            .selection_set
+    /// The root fields `op` selects (response key, nullable); fragments at
+    /// the root count as not nullable (unknown).
+    pub fn root_fields(&self, op: &OperationDefinition) -> nulls::RootFields {
+        use async_graphql::parser::types::Selection;
+        let is_mutation = op.ty == OperationType::Mutation;
+        op.selection_set
             .node
             .items
             .iter()
             .map(|item| match &item.node {
                 Selection::Field(f) => {
                     let key = f.node.response_key().node.to_string();
-                    let name = f.node.name.node.to_string();
                     let nullable = self
                         .root_nullability
-                        .get(&(ty == OperationType::Mutation, name))
+                        .get(&(is_mutation, f.node.name.node.to_string()))
                         .copied()
                         .unwrap_or(false);
                     (key, nullable)
@@ -136,6 +119,27 @@ impl ClientSchema {
     pub fn with_operations(mut self, operations: &'static [(&'static str, &'static str)]) -> Self {
         self.operations = operations;
         self
+    }
+}
+
+/// The operation of `doc` a request runs: the one named `wanted`, or the
+/// only one. `None` when that is ambiguous or unknown (validation reports it).
+pub fn selected_operation<'a>(
+    doc: &'a ExecutableDocument,
+    wanted: Option<&str>,
+) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, wanted) {
+        // A lone anonymous operation: it has no name of its own.
+        (DocumentOperations::Single(op), _) => Some((None, &op.node)),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .get_key_value(name)
+            .map(|(n, op)| (Some(n.as_str()), &op.node)),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
+            .iter()
+            .next()
+            .map(|(n, op)| (Some(n.as_str()), &op.node)),
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }
 

@@ -851,15 +851,14 @@ impl Upstream {
         let service = self.inner.name;
         // One span per upstream call (OTel HTTP client conventions): named
         // after the route template so traces group by endpoint, not by id.
-        let template = route_template(&spec.path);
         let span = tracing::info_span!(
             "upstream.request",
-            otel.name = %format!("{} {template}", spec.method),
+            otel.name = tracing::field::Empty,
             otel.kind = "client",
             otel.status_code = tracing::field::Empty,
             bff.service = service,
             http.request.method = %spec.method,
-            url.template = %template,
+            url.template = tracing::field::Empty,
             http.request.resend_count = attempt,
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
@@ -867,6 +866,14 @@ impl Upstream {
             bff.breaker.state = self.inner.breaker.state().as_str(),
             bff.instance = %instance.display,
         );
+        // The route template costs two strings: only when someone records.
+        // (Recorded before the span is first entered, `otel.name` still
+        // names the OpenTelemetry span.)
+        if !span.is_disabled() {
+            let template = route_template(&spec.path);
+            span.record("otel.name", format!("{} {template}", spec.method));
+            span.record("url.template", template);
+        }
         let result = tracing::Instrument::instrument(
             self.attempt_inner(spec, timeout, instance),
             span.clone(),
