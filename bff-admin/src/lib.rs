@@ -28,17 +28,19 @@ pub use self::{mutation::Mutation, query::Query};
 /// The admin schema type.
 pub type AdminSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// A builder with every type registered and the introspection gate on.
-/// Field suggestions ("did you mean …") would leak the schema to callers
-/// who may not introspect it, so they are off (PITFALLS 10).
+/// A builder with every type registered and the auth directives enforced;
+/// the edge adds its own extensions.
 pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    bff_core::cost::with_actual_cost(bff_core::auth::with_authorization(Schema::build(
-        Query::default(),
-        Mutation,
-        EmptySubscription,
-    )))
-    .extension(introspection::StaffOnlyIntrospection)
-    .disable_suggestions()
+    bff_core::auth::with_authorization(base_builder())
+}
+
+/// The builder without the auth extension: [`ClientSchema::build`] adds it
+/// to the schema that checks field rules, and leaves it out of the ones it
+/// runs when the edge has vouched for the caller.
+pub fn base_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation, EmptySubscription)
+        .extension(introspection::StaffOnlyIntrospection)
+        .disable_suggestions()
 }
 
 /// The executable schema.
@@ -48,5 +50,5 @@ pub fn schema() -> AdminSchema {
 
 /// The schema as the edge serves it.
 pub fn client_schema() -> ClientSchema {
-    ClientSchema::new(ClientKind::Admin, schema())
+    ClientSchema::build(ClientKind::Admin, base_builder)
 }

@@ -30,13 +30,17 @@ pub use self::query::Query;
 /// The mobile schema type.
 pub type MobileSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// A builder with every type registered; the edge adds its extensions.
+/// A builder with every type registered and the auth directives enforced;
+/// the edge adds its own extensions.
 pub fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    bff_core::cost::with_actual_cost(bff_core::auth::with_authorization(Schema::build(
-        Query::default(),
-        EmptyMutation,
-        EmptySubscription,
-    )))
+    bff_core::auth::with_authorization(base_builder())
+}
+
+/// The builder without the auth extension: [`ClientSchema::build`] adds it
+/// to the schema that checks field rules, and leaves it out of the ones it
+/// runs when the edge has vouched for the caller.
+pub fn base_builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
 }
 
 /// The executable schema (no edge extensions: for SDL export and unit tests).
@@ -46,5 +50,5 @@ pub fn schema() -> MobileSchema {
 
 /// The schema as the edge serves it, with its safelist.
 pub fn client_schema() -> ClientSchema {
-    ClientSchema::new(ClientKind::Mobile, schema()).with_operations(operations::ALL)
+    ClientSchema::build(ClientKind::Mobile, base_builder).with_operations(operations::ALL)
 }

@@ -26,11 +26,14 @@ pub type WebSchema = Schema<Query, Mutation, EmptySubscription>;
 /// A builder with every type registered and the auth directives enforced;
 /// the edge adds its own extensions.
 pub fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    bff_core::cost::with_actual_cost(bff_core::auth::with_authorization(Schema::build(
-        Query::default(),
-        Mutation,
-        EmptySubscription,
-    )))
+    bff_core::auth::with_authorization(base_builder())
+}
+
+/// The builder without the auth extension: [`ClientSchema::build`] adds it
+/// to the schema that checks field rules, and leaves it out of the ones it
+/// runs when the edge has vouched for the caller.
+pub fn base_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation, EmptySubscription)
 }
 
 /// The executable schema (no edge extensions: for SDL export and unit tests).
@@ -40,5 +43,5 @@ pub fn schema() -> WebSchema {
 
 /// The schema as the edge serves it.
 pub fn client_schema() -> ClientSchema {
-    ClientSchema::new(ClientKind::Web, schema())
+    ClientSchema::build(ClientKind::Web, base_builder)
 }

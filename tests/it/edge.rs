@@ -67,6 +67,47 @@ async fn validation_errors_are_coded() {
     assert_eq!(a.codes(), vec!["GRAPHQL_VALIDATION_FAILED"]);
 }
 
+/// A request that passed full validation runs with fast validation next
+/// time; the memory is keyed by document, operation and variables, so new
+/// variable values of a known document are still fully validated.
+#[tokio::test]
+async fn a_validated_document_with_new_bad_variables_is_still_refused() {
+    let stack = TestStack::builder().with_demo().start().await;
+    let query = "query P($n: Int!) { products(first: $n) { id } }";
+    for _ in 0..2 {
+        let ok = stack
+            .post(
+                Web,
+                json!({"query": query, "variables": {"n": 2}}),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        assert_eq!(
+            ok.body["data"]["products"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            ok.body
+        );
+    }
+    let bad = stack
+        .post(
+            Web,
+            json!({"query": query, "variables": {"n": "two"}}),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.codes(), vec!["GRAPHQL_VALIDATION_FAILED"]);
+    // And an invalid document stays invalid however often it comes.
+    for _ in 0..2 {
+        let a = stack.graphql(Web, "{ noSuchField }", None).await;
+        assert_eq!(a.codes(), vec!["GRAPHQL_VALIDATION_FAILED"]);
+    }
+}
+
 #[tokio::test]
 async fn bad_json_body_is_400_bad_request() {
     let stack = TestStack::builder().start().await;

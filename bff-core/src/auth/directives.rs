@@ -20,20 +20,24 @@
 // (snake_case) name.
 #![allow(non_camel_case_types)]
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, OnceLock},
-};
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo},
+    parser::types::{ExecutableDocument, OperationDefinition, OperationType, SelectionSet},
     registry::{MetaType, Registry},
     Context, InputType, ObjectType, PathSegment, SchemaBuilder, ServerError, ServerResult,
     SubscriptionType, TypeDirective, Value,
 };
 
 use super::caller::{Caller, Identity, Role};
-use crate::{context::RequestContext, errors::ErrorCode, telemetry::names};
+use crate::{
+    context::RequestContext,
+    cost::{actual::fields_of, model::CostModel},
+    errors::ErrorCode,
+    telemetry::names,
+    FastMap,
+};
 
 /// Needs a verified token.
 #[TypeDirective(location = "FieldDefinition", name = "authenticated")]
@@ -101,14 +105,14 @@ impl FieldRule {
 
 /// Every auth rule of a schema, by parent type and field name.
 #[derive(Debug, Clone, Default)]
-pub struct FieldRules(HashMap<String, HashMap<String, FieldRule>>);
+pub struct FieldRules(FastMap<String, FastMap<String, FieldRule>>);
 
 impl FieldRules {
     /// Reads the auth directive invocations of every object and interface
     /// field. A directive whose arguments cannot be read denies everyone
     /// (`@requiresScopes(scopes: [])`): failing closed beats guessing.
     pub fn from_registry(registry: &Registry) -> Self {
-        let mut rules: HashMap<String, HashMap<String, FieldRule>> = HashMap::new();
+        let mut rules = RulesBuilder::default();
         for (type_name, ty) in &registry.types {
             let fields = match ty {
                 MetaType::Object { fields, .. } | MetaType::Interface { fields, .. } => fields,
@@ -117,53 +121,107 @@ impl FieldRules {
             for (field_name, field) in fields {
                 let mut rule = FieldRule::default();
                 for invocation in &field.directive_invocations {
-                    match invocation.name.as_str() {
-                        "authenticated" => rule.authenticated = true,
-                        "requiresScopes" => {
-                            rule.authenticated = true;
-                            let groups = invocation
-                                .args
-                                .get("scopes")
-                                .and_then(|v| Vec::<Vec<String>>::parse(Some(v.clone())).ok())
-                                .unwrap_or_default();
-                            rule.scopes.get_or_insert_with(Vec::new).extend(groups);
-                        }
-                        "hasRole" => {
-                            rule.authenticated = true;
-                            let roles = invocation
-                                .args
-                                .get("roles")
-                                .and_then(|v| Vec::<Role>::parse(Some(v.clone())).ok())
-                                .unwrap_or_default();
-                            rule.roles.get_or_insert_with(Vec::new).extend(roles);
-                        }
-                        _ => {}
-                    }
+                    rule.add(invocation.name.as_str(), |arg| invocation.args.get(arg));
                 }
-                if rule.authenticated {
-                    rules
-                        .entry(type_name.clone())
-                        .or_default()
-                        .insert(field_name.clone(), rule);
-                }
+                rules.field(type_name, field_name, rule);
             }
         }
-        // A rule declared on an interface field binds every implementation.
-        for (interface, implementors) in &registry.implements_inverse() {
-            let Some(iface_rules) = rules.get(interface).cloned() else {
+        for (object, interfaces) in &registry.implements {
+            for interface in interfaces {
+                rules.implements(object, interface);
+            }
+        }
+        rules.finish()
+    }
+
+    /// The same rules read from the schema's SDL (where the edge has no
+    /// registry): the directive invocations the SDL prints are the ones the
+    /// registry holds.
+    pub fn from_sdl(sdl: &str) -> Result<Self, String> {
+        use async_graphql::parser::{
+            parse_schema,
+            types::{TypeKind, TypeSystemDefinition},
+        };
+        let doc = parse_schema(sdl).map_err(|e| e.to_string())?;
+        let mut rules = RulesBuilder::default();
+        for def in &doc.definitions {
+            let TypeSystemDefinition::Type(ty) = def else {
                 continue;
             };
-            for object in implementors {
-                let entry = rules.entry(object.clone()).or_default();
-                for (field, rule) in &iface_rules {
-                    entry
-                        .entry(field.clone())
-                        .and_modify(|r| r.merge(rule))
-                        .or_insert_with(|| rule.clone());
+            let ty = &ty.node;
+            let (fields, interfaces) = match &ty.kind {
+                TypeKind::Object(o) => (&o.fields, &o.implements),
+                TypeKind::Interface(i) => (&i.fields, &i.implements),
+                _ => continue,
+            };
+            let type_name = ty.name.node.as_str();
+            for field in fields {
+                let mut rule = FieldRule::default();
+                for directive in &field.node.directives {
+                    let d = &directive.node;
+                    rule.add(d.name.node.as_str(), |arg| {
+                        d.get_argument(arg).map(|v| &v.node)
+                    });
                 }
+                rules.field(type_name, field.node.name.node.as_str(), rule);
+            }
+            for interface in interfaces {
+                rules.implements(type_name, interface.node.as_str());
             }
         }
-        Self(rules)
+        Ok(rules.finish())
+    }
+
+    /// True when `identity` passes the rule of every field the operation
+    /// can reach (every selection, whatever `@skip`/`@include` decide), so
+    /// it may run without per-field checks. False when one rule would deny,
+    /// or when the walk cannot tell (a fragment on another type than the one
+    /// it sits in, an unknown field): the checked path then decides field by
+    /// field.
+    pub fn allow_operation(
+        &self,
+        model: &CostModel,
+        doc: &ExecutableDocument,
+        op: &OperationDefinition,
+        identity: Option<&Identity>,
+    ) -> bool {
+        let root = match op.ty {
+            OperationType::Query => &model.query,
+            OperationType::Mutation => &model.mutation,
+            OperationType::Subscription => &model.subscription,
+        };
+        self.allow_set(model, doc, root, &op.selection_set.node, identity)
+    }
+
+    fn allow_set(
+        &self,
+        model: &CostModel,
+        doc: &ExecutableDocument,
+        parent: &str,
+        set: &SelectionSet,
+        identity: Option<&Identity>,
+    ) -> bool {
+        let mut fields = Vec::new();
+        if fields_of(doc, parent, set, &mut fields).is_none() {
+            return false;
+        }
+        fields.iter().all(|field| {
+            let name = field.node.name.node.as_str();
+            if name.starts_with("__") {
+                // Introspection: not subject to field rules.
+                return true;
+            }
+            if let Some(rule) = self.get(parent, name) {
+                if rule.check(name, identity).is_err() {
+                    return false;
+                }
+            }
+            let children = &field.node.selection_set.node;
+            children.items.is_empty()
+                || model
+                    .field(parent, name)
+                    .is_some_and(|f| self.allow_set(model, doc, &f.ty, children, identity))
+        })
     }
 
     /// The rule of `parent.field`, if it has one.
@@ -183,7 +241,73 @@ impl FieldRules {
     }
 }
 
+/// Collects rules field by field, then binds interface rules to their
+/// implementations.
+#[derive(Default)]
+struct RulesBuilder {
+    rules: FastMap<String, FastMap<String, FieldRule>>,
+    /// (object, interface it implements)
+    implements: Vec<(String, String)>,
+}
+
+impl RulesBuilder {
+    fn field(&mut self, type_name: &str, field: &str, rule: FieldRule) {
+        if rule.authenticated {
+            self.rules
+                .entry(type_name.to_string())
+                .or_default()
+                .insert(field.to_string(), rule);
+        }
+    }
+
+    fn implements(&mut self, object: &str, interface: &str) {
+        self.implements
+            .push((object.to_string(), interface.to_string()));
+    }
+
+    fn finish(mut self) -> FieldRules {
+        // A rule declared on an interface field binds every implementation.
+        for (object, interface) in &self.implements {
+            let Some(iface_rules) = self.rules.get(interface).cloned() else {
+                continue;
+            };
+            let entry = self.rules.entry(object.clone()).or_default();
+            for (field, rule) in &iface_rules {
+                entry
+                    .entry(field.clone())
+                    .and_modify(|r| r.merge(rule))
+                    .or_insert_with(|| rule.clone());
+            }
+        }
+        FieldRules(self.rules)
+    }
+}
+
 impl FieldRule {
+    /// Adds one directive invocation (`arg` reads its arguments). A directive
+    /// whose arguments cannot be read denies everyone: failing closed beats
+    /// guessing.
+    fn add<'v>(&mut self, directive: &str, arg: impl Fn(&str) -> Option<&'v Value>) {
+        match directive {
+            "authenticated" => self.authenticated = true,
+            "requiresScopes" => {
+                self.authenticated = true;
+                let groups = arg("scopes")
+                    .and_then(|v| Vec::<Vec<String>>::parse(Some(v.clone())).ok())
+                    .unwrap_or_default();
+                self.scopes.get_or_insert_with(Vec::new).extend(groups);
+            }
+            "hasRole" => {
+                self.authenticated = true;
+                let roles = arg("roles")
+                    .and_then(|v| Vec::<Role>::parse(Some(v.clone())).ok())
+                    .unwrap_or_default();
+                self.roles.get_or_insert_with(Vec::new).extend(roles);
+            }
+            _ => {}
+        }
+    }
+
     /// Both rules must hold (a field and the interface field it implements).
     fn merge(&mut self, other: &FieldRule) {
         self.authenticated |= other.authenticated;
@@ -207,25 +331,6 @@ impl FieldRule {
             ),
             (a, b) => a.or_else(|| b.clone()),
         };
-    }
-}
-
-trait ImplementsInverse {
-    fn implements_inverse(&self) -> HashMap<String, Vec<String>>;
-}
-
-impl ImplementsInverse for Registry {
-    /// Interface name → the object types that implement it.
-    fn implements_inverse(&self) -> HashMap<String, Vec<String>> {
-        let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for (object, interfaces) in &self.implements {
-            for interface in interfaces {
-                out.entry(interface.clone())
-                    .or_default()
-                    .push(object.clone());
-            }
-        }
-        out
     }
 }
 
@@ -451,6 +556,60 @@ mod tests {
             "{sdl}"
         );
         assert!(sdl.contains("@hasRole(roles: [SUPPORT, ADMIN])"), "{sdl}");
+    }
+
+    #[tokio::test]
+    async fn rules_read_from_the_sdl_are_the_rules_the_extension_enforces() {
+        let ext = AuthorizationExtension::new();
+        let schema = Schema::build(Q, EmptyMutation, EmptySubscription)
+            .extension(ext.clone())
+            .finish();
+        schema.execute("{ me }").await;
+        let from_registry = ext.rules.get().unwrap();
+        let from_sdl = FieldRules::from_sdl(&schema.sdl()).unwrap();
+        assert_eq!(from_sdl.fields(), from_registry.fields());
+        assert_eq!(from_sdl.fields().len(), 3);
+        for (parent, field) in from_sdl.fields() {
+            assert_eq!(
+                from_sdl.get(&parent, &field),
+                from_registry.get(&parent, &field),
+                "{parent}.{field}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_operation_is_allowed_only_when_every_reachable_rule_passes() {
+        let schema =
+            with_authorization(Schema::build(Q, EmptyMutation, EmptySubscription)).finish();
+        let sdl = schema.sdl();
+        let rules = FieldRules::from_sdl(&sdl).unwrap();
+        let model = CostModel::from_sdl(&sdl).unwrap();
+        let allow = |query: &str, identity: Option<&Identity>| {
+            let doc = async_graphql::parser::parse_query(query).unwrap();
+            let (_, op) = crate::server::selected_operation(&doc, None).unwrap();
+            rules.allow_operation(&model, &doc, op, identity)
+        };
+        let customer = id(&[Role::Customer], &[]);
+        let admin = id(&[Role::Admin], &["x:read"]);
+        assert!(allow("{ open __typename }", None));
+        assert!(!allow("{ open me }", None));
+        assert!(allow("{ me open }", Some(&customer)));
+        assert!(!allow("{ staff }", Some(&customer)));
+        assert!(!allow("{ scoped }", Some(&customer)));
+        assert!(allow("{ staff scoped }", Some(&admin)));
+        // Skipped or not, a reachable field counts.
+        assert!(!allow("{ open staff @skip(if: true) }", Some(&customer)));
+        assert!(!allow(
+            "query { ...F } fragment F on Q { staff }",
+            Some(&customer)
+        ));
+        assert!(allow(
+            "query { ...F } fragment F on Q { me }",
+            Some(&customer)
+        ));
+        // A fragment on another type: the walk cannot tell.
+        assert!(!allow("{ ... on Other { open } }", Some(&admin)));
     }
 
     #[tokio::test]

@@ -38,7 +38,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use sha2::{Digest, Sha256};
 
 pub use self::directives::{
-    identity, require_owner_or_staff, with_authorization, AuthorizationExtension,
+    identity, require_owner_or_staff, with_authorization, AuthorizationExtension, FieldRules,
 };
 use self::jwks::{Jwks, PinnedKey};
 use crate::{

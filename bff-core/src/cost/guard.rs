@@ -46,7 +46,16 @@ pub struct Guard {
     /// client repeats a handful) skips the raw-text scan and the parse.
     /// Bounded; TinyLFU admission keeps the hot ones under churn.
     documents: moka::sync::Cache<Arc<str>, Arc<ExecutableDocument>>,
+    /// Requests (document, operation name and variables, as a keyed 128-bit
+    /// hash) that passed async-graphql's full validation: the same request
+    /// again needs only the fast checks. Bounded like `documents`.
+    validated: moka::sync::Cache<u128, ()>,
+    /// Random keys of that hash (an outsider cannot aim at a collision).
+    validated_seeds: (u64, u64),
 }
+
+/// Most validated requests a guard remembers.
+const VALIDATED_CACHE_ENTRIES: u64 = 20_000;
 
 /// Most parsed documents a guard keeps.
 const DOCUMENT_CACHE_ENTRIES: u64 = 2_000;
@@ -60,6 +69,13 @@ pub struct Assessment {
     pub cost: u64,
     /// Everything measured.
     pub measures: Measures,
+    /// The parsed document (shared with the document cache): the edge
+    /// decides the execution path and reads the actual cost with it.
+    pub document: Arc<ExecutableDocument>,
+    /// The request's key in the validated-request memory.
+    pub validation_key: u128,
+    /// This exact request passed full validation before.
+    pub validated_before: bool,
 }
 
 /// One exceeded limit.
@@ -110,11 +126,31 @@ impl Guard {
             limits: limits.clone(),
             model: Arc::new(model),
             documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
+            validated: moka::sync::Cache::new(VALIDATED_CACHE_ENTRIES),
+            validated_seeds: (rand::random(), rand::random()),
         })
     }
 
-    /// The cost model (the actual-cost extension prices resolved fields
-    /// with the same weights).
+    /// Remembers that the request with this key passed full validation.
+    pub fn mark_validated(&self, key: u128) {
+        self.validated.insert(key, ());
+    }
+
+    /// The request's key: query text, operation name and variables.
+    fn validation_key(&self, request: &async_graphql::Request) -> u128 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let variables = serde_json::to_string(&request.variables).unwrap_or_default();
+        let half = |seed: u64| {
+            let mut h = foldhash::quality::FixedState::with_seed(seed).build_hasher();
+            request.query.hash(&mut h);
+            request.operation_name.hash(&mut h);
+            variables.hash(&mut h);
+            h.finish()
+        };
+        (u128::from(half(self.validated_seeds.0)) << 64) | u128::from(half(self.validated_seeds.1))
+    }
+
+    /// The cost model (the edge prices what resolved with the same weights).
     pub fn model(&self) -> &Arc<CostModel> {
         &self.model
     }
@@ -139,17 +175,23 @@ impl Guard {
                 return Err(self.refuse(&raw));
             }
         }
+        let validation_key = self.validation_key(request);
+        let validated_before = self.validated.contains_key(&validation_key);
         let variables = request.variables.clone();
         let operation_name = request.operation_name.clone();
         let cacheable = cached.is_none() && request.query.len() <= DOCUMENT_CACHE_MAX_BYTES;
         let key: Option<Arc<str>> = cacheable.then(|| Arc::from(request.query.as_str()));
-        let doc = request
+        let parsed = request
             .parsed_query()
             .map_err(|e| vec![with_code(e, ErrorCode::GraphqlParseFailed)])?;
+        let doc = match cached {
+            Some(doc) => doc,
+            None => Arc::new(parsed.clone()),
+        };
         if let Some(key) = key {
-            self.documents.insert(key, Arc::new(doc.clone()));
+            self.documents.insert(key, doc.clone());
         }
-        let measures = estimate::measure(doc, operation_name.as_deref(), &variables, &self.model);
+        let measures = estimate::measure(&doc, operation_name.as_deref(), &variables, &self.model);
         if let Some(name) = &measures.circular_fragment {
             self.count("circular_fragment");
             let err = ServerError::new(format!("fragment `{name}` spreads itself"), None);
@@ -164,6 +206,9 @@ impl Guard {
         Ok(Assessment {
             cost: measures.cost,
             measures,
+            document: doc,
+            validation_key,
+            validated_before,
         })
     }
 

@@ -4,8 +4,8 @@
 //! The edge runs, per request: [`FloodLimiter`] (requests per IP, before
 //! parsing) → [`Guard::check`] per operation (raw-text caps, parse once,
 //! memoised limits and static cost) → [`Budgets::charge`] (reserve the
-//! requested cost) → execution, where [`ActualCostExtension`] counts what
-//! really resolved → [`Budgets::refund`] of `requested − actual` →
+//! requested cost) → execution → [`actual::of_response`], what really
+//! resolved, read off the response → [`Budgets::refund`] of `requested − actual` →
 //! `extensions.cost` and `X-RateLimit-*` headers.
 //!
 //! # Layout
@@ -15,7 +15,7 @@
 //! - [`lexer`]: token count on the raw text, before parsing.
 //! - [`estimate`]: one memoised walk: sizes and static cost (fragment bombs stay linear).
 //! - [`guard`]: the limits, all violations reported together.
-//! - [`actual`]: the actual cost, counted while resolving.
+//! - [`actual`]: the actual cost, read off the response.
 //! - [`budget`]: GCRA buckets with refund; in memory or in Redis (one Lua script).
 //! - [`flood`]: the per-IP request limiter.
 //! - [`rate_limit_query`]: the `rateLimit` root field.
@@ -31,7 +31,6 @@ pub mod model;
 pub mod rate_limit_query;
 
 pub use self::{
-    actual::{with_actual_cost, ActualCostExtension},
     budget::{BudgetStatus, Budgets},
     flood::FloodLimiter,
     guard::{Assessment, Guard, Violation},

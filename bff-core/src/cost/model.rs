@@ -18,6 +18,8 @@ use async_graphql::{
     Value,
 };
 
+use crate::FastMap;
+
 /// How one field is priced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldCost {
@@ -41,7 +43,7 @@ pub struct ListSize {
 /// Every field's price, by parent type and field name.
 #[derive(Debug, Clone, Default)]
 pub struct CostModel {
-    fields: HashMap<String, HashMap<String, FieldCost>>,
+    fields: FastMap<String, FastMap<String, FieldCost>>,
     /// Root type names (`Query`, `Mutation`, `Subscription` unless renamed).
     pub query: String,
     pub mutation: String,

@@ -783,12 +783,13 @@ async fn run_inner(
                 request.extensions.insert(k, value);
             }
         }
-        match app.guard.check(&mut request) {
+        let assessment = match app.guard.check(&mut request) {
             Ok(assessment) => {
                 total_cost = total_cost.saturating_add(assessment.cost);
                 if let Some(hash) = resolved.register {
                     app.persisted.register(hash, &request.query).await;
                 }
+                assessment
             }
             Err(errors) => {
                 let errors: Vec<ServerError> = errors
@@ -820,32 +821,39 @@ async fn run_inner(
                 };
                 return refusal_response(client, refusal, media);
             }
-        }
+        };
         // The operation this request runs: its type, its name for the span,
         // and its root fields (for `data` when all of them fail).
         let wanted = request.operation_name.clone();
-        let (op_type, roots) = match request
-            .parsed_query()
-            .ok()
-            .and_then(|doc| super::selected_operation(doc, wanted.as_deref()))
-        {
-            Some((name, op)) => {
-                let span = tracing::Span::current();
-                span.record("graphql.operation.type", op.ty.to_string());
-                // The span is named `GraphQL {name}` once the document is
-                // parsed (OTel GraphQL conventions): the wire `operationName`
-                // is optional, the document's own name is not. Once entered,
-                // an OTel span is renamed through its context.
-                if let (false, Some(name)) = (batch, name) {
-                    use opentelemetry::trace::TraceContextExt as _;
-                    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-                    span.record("graphql.operation.name", name);
-                    span.context().span().update_name(format!("GraphQL {name}"));
+        let mut authorized = false;
+        let (op_type, roots) =
+            match super::selected_operation(&assessment.document, wanted.as_deref()) {
+                Some((name, op)) => {
+                    let span = tracing::Span::current();
+                    span.record("graphql.operation.type", op.ty.to_string());
+                    // The span is named `GraphQL {name}` once the document is
+                    // parsed (OTel GraphQL conventions): the wire `operationName`
+                    // is optional, the document's own name is not. Once entered,
+                    // an OTel span is renamed through its context.
+                    if let (false, Some(name)) = (batch, name) {
+                        use opentelemetry::trace::TraceContextExt as _;
+                        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                        span.record("graphql.operation.name", name);
+                        span.context().span().update_name(format!("GraphQL {name}"));
+                    }
+                    // Can it run without per-field auth checks?
+                    authorized = app.schema.fast.as_ref().is_some_and(|fast| {
+                        fast.rules.allow_operation(
+                            app.guard.model(),
+                            &assessment.document,
+                            op,
+                            caller.identity.as_ref(),
+                        )
+                    });
+                    (Some(op.ty), app.schema.root_fields(op))
                 }
-                (Some(op.ty), app.schema.root_fields(op))
-            }
-            None => (None, Vec::new()),
-        };
+                None => (None, Vec::new()),
+            };
         if *method == Method::GET && op_type == Some(OperationType::Mutation) {
             let refusal = Refusal::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -855,7 +863,13 @@ async fn run_inner(
             .header(header::ALLOW, "POST");
             return refusal_response(client, refusal, media);
         }
-        requests.push((request, roots));
+        requests.push(Planned {
+            request,
+            roots,
+            assessment,
+            operation: wanted,
+            authorized,
+        });
     }
 
     tracing::Span::current().record("bff.cost.requested", total_cost);
@@ -921,18 +935,34 @@ async fn run_inner(
     });
     let mut responses = Vec::with_capacity(requests.len());
     let mut any_validation_failure = false;
-    for (request, roots) in requests {
+    for planned in requests {
+        let Planned {
+            request,
+            roots,
+            assessment,
+            operation,
+            authorized,
+        } = planned;
+        let validated_before = assessment.validated_before;
         let loaders = app.runtime.services.loaders(ctx.clone());
         let tick = loaders.tick();
         let request = request
             .data(ctx.clone())
             .data(loaders)
             .data(app.runtime.clone())
-            .data(cost_data.clone())
-            .data(app.guard.model().clone());
-        let mut response = Ticking::new((app.schema.execute)(request), tick).await;
+            .data(cost_data.clone());
+        let execute = app.schema.executor(validated_before, authorized);
+        let mut response = Ticking::new(execute(request), tick).await;
         super::nulls::restore_root(&mut response, &roots);
         super::nulls::fill_errored_fields(&mut response);
+        // What resolved; when the walk cannot tell, nothing is refunded.
+        let actual = crate::cost::actual::of_response(
+            app.guard.model(),
+            &assessment.document,
+            operation.as_deref(),
+            &response,
+        );
+        ctx.add_cost(actual.unwrap_or(assessment.cost));
         let validation_failed = response.data == Value::Null
             && !response.errors.is_empty()
             && response.errors.iter().all(|e| e.path.is_empty())
@@ -940,6 +970,9 @@ async fn run_inner(
                 .errors
                 .iter()
                 .all(|e| e.extensions.as_ref().and_then(|x| x.get("code")).is_none());
+        if !validation_failed && !validated_before {
+            app.guard.mark_validated(assessment.validation_key);
+        }
         if validation_failed {
             any_validation_failure = true;
             response.errors = response
@@ -979,38 +1012,25 @@ async fn run_inner(
     let cache_control = (*method == Method::GET && !batch)
         .then(|| get_cache_control(&caller, &responses, !stale.is_empty()));
     let cost = cost_json(total_cost, actual, &status);
-    let mut values = Vec::with_capacity(responses.len());
-    for response in responses {
-        let mut obj = serde_json::Map::new();
-        if response.data != Value::Null || response.errors.is_empty() {
-            obj.insert(
-                "data".into(),
-                serde_json::to_value(&response.data).unwrap_or(serde_json::Value::Null),
-            );
-        }
-        if !response.errors.is_empty() {
-            obj.insert(
-                "errors".into(),
-                serde_json::to_value(&response.errors).unwrap_or_else(|_| json!([])),
-            );
-        }
-        let mut ext = serde_json::Map::new();
-        for (k, v) in &response.extensions {
-            if let Ok(v) = serde_json::to_value(v) {
-                ext.insert(k.clone(), v);
-            }
-        }
-        ext.insert("cost".into(), cost.clone());
-        if !stale.is_empty() {
-            ext.insert("stale".into(), json!(stale));
-        }
-        obj.insert("extensions".into(), serde_json::Value::Object(ext));
-        values.push(serde_json::Value::Object(obj));
-    }
+    let stale = (!stale.is_empty()).then_some(stale);
+    let wire: Vec<WireResponse<'_>> = responses
+        .iter()
+        .map(|response| WireResponse {
+            data: (response.data != Value::Null || response.errors.is_empty())
+                .then_some(&response.data),
+            errors: &response.errors,
+            extensions: WireExtensions {
+                own: &response.extensions,
+                cost: &cost,
+                stale: stale.as_ref(),
+            },
+        })
+        .collect();
+    // Serialized once, straight from the executor's values.
     let body = if batch {
-        serde_json::to_vec(&values)
+        serde_json::to_vec(&wire)
     } else {
-        serde_json::to_vec(&values.pop().unwrap_or(serde_json::Value::Null))
+        serde_json::to_vec(&wire.first())
     }
     .unwrap_or_default();
     let status_code = if any_validation_failure && media == Media::GraphqlResponseJson && !batch {
@@ -1031,6 +1051,38 @@ async fn run_inner(
         }
     }
     resp
+}
+
+/// One operation of a request, ready to run.
+struct Planned {
+    request: async_graphql::Request,
+    roots: super::nulls::RootFields,
+    assessment: crate::cost::Assessment,
+    /// The wire `operationName`.
+    operation: Option<String>,
+    /// The caller passes every auth rule the operation can reach.
+    authorized: bool,
+}
+
+/// One GraphQL response as sent: `data` (absent only when a request error
+/// left nothing to execute), `errors` when there are any, `extensions` with
+/// the executor's own entries, then `cost` and `stale`.
+#[derive(serde::Serialize)]
+struct WireResponse<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
+    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+    errors: &'a [ServerError],
+    extensions: WireExtensions<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct WireExtensions<'a> {
+    #[serde(flatten)]
+    own: &'a std::collections::BTreeMap<String, Value>,
+    cost: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale: Option<&'a Vec<String>>,
 }
 
 /// A persisted-operation refusal; never cached, so a CDN in front of GET

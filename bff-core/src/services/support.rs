@@ -44,15 +44,21 @@ pub fn id_chunks(ids: &[String]) -> Vec<String> {
 }
 
 /// Runs one batch call per chunk of ids, concurrently, and concatenates the
-/// answers. Stale when any chunk was served stale; fails when any chunk fails.
+/// answers (their items are `Arc`s shared with the response cache, so this
+/// copies pointers). Stale when any chunk was served stale; fails when any
+/// chunk fails.
 pub async fn batched<T, F, Fut>(ids: &[String], call: F) -> Result<Fetched<Vec<T>>, UpstreamError>
 where
+    T: Clone,
     F: Fn(String) -> Fut,
-    Fut: Future<Output = Result<Fetched<Vec<T>>, UpstreamError>>,
+    Fut: Future<Output = Result<Fetched<Arc<Vec<T>>>, UpstreamError>>,
 {
     let results = futures::future::try_join_all(id_chunks(ids).into_iter().map(call)).await?;
     let stale = results.iter().any(|r| r.stale);
-    let value = results.into_iter().flat_map(|r| r.value).collect();
+    let value = results
+        .iter()
+        .flat_map(|r| r.value.iter().cloned())
+        .collect();
     Ok(Fetched { value, stale })
 }
 

@@ -16,23 +16,31 @@ impl Inventory {
         ctx: &RequestContext,
         sku: &str,
     ) -> Result<Fetched<Option<Stock>>, UpstreamError> {
+        // Parsed and transformed once per cached answer (the date parse of
+        // `UPDATED` included), then shared.
         let fetched = self
             .upstream
-            .get_json_opt::<LegacyStock>(ctx, &format!("/stock/{}", encode(sku)))
+            .get_decoded(
+                ctx,
+                &format!("/stock/{}", encode(sku)),
+                true,
+                |status, body| {
+                    if status == 404 {
+                        return Ok(None);
+                    }
+                    let legacy: LegacyStock = self.upstream.parse(body)?;
+                    Stock::try_from(legacy).map(Some).map_err(|_| {
+                        tracing::warn!(
+                            service = super::NAME,
+                            "stock answer has an unreadable UPDATED"
+                        );
+                        UpstreamError::InvalidBody {
+                            service: super::NAME,
+                        }
+                    })
+                },
+            )
             .await?;
-        let stale = fetched.stale;
-        let value = match fetched.value {
-            None => None,
-            Some(legacy) => Some(Stock::try_from(legacy).map_err(|_| {
-                tracing::warn!(
-                    service = super::NAME,
-                    "stock answer has an unreadable UPDATED"
-                );
-                UpstreamError::InvalidBody {
-                    service: super::NAME,
-                }
-            })?),
-        };
-        Ok(Fetched { value, stale })
+        Ok(fetched.map(|stock| stock.as_ref().clone()))
     }
 }

@@ -1,5 +1,7 @@
 //! Typed calls to the orders service over [`Upstream`](crate::services::upstream::Upstream).
 
+use std::sync::Arc;
+
 use super::{
     model::{NewOrder, Order, OrderStatus},
     Orders,
@@ -18,7 +20,7 @@ impl Orders {
         &self,
         ctx: &RequestContext,
         ids: &[String],
-    ) -> Result<Fetched<Vec<Order>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<Order>>>, UpstreamError> {
         batched(ids, |chunk| async move {
             self.upstream
                 .get_json(ctx, &format!("/orders?ids={chunk}"))
@@ -34,7 +36,7 @@ impl Orders {
         ctx: &RequestContext,
         user_ids: &[String],
         limit: u32,
-    ) -> Result<Fetched<Vec<Order>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<Order>>>, UpstreamError> {
         batched(user_ids, |chunk| async move {
             self.upstream
                 .get_json(ctx, &format!("/orders?userIds={chunk}&limit={limit}"))
@@ -49,12 +51,16 @@ impl Orders {
         ctx: &RequestContext,
         status: Option<OrderStatus>,
         limit: u32,
-    ) -> Result<Fetched<Vec<Order>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<Order>>>, UpstreamError> {
         let path = match status {
             Some(s) => format!("/orders?status={}&limit={limit}", encode(s.as_str())),
             None => format!("/orders?limit={limit}"),
         };
-        self.upstream.get_json(ctx, &path).await
+        Ok(self
+            .upstream
+            .get_json(ctx, &path)
+            .await?
+            .map(|list: Arc<Vec<_>>| list.to_vec()))
     }
 
     /// `POST /orders` with `Idempotency-Key: key`. On success, drops the

@@ -35,10 +35,7 @@ impl Loader<String> for OrdersById {
         Ok(fetched
             .value
             .into_iter()
-            .map(|o| {
-                let value = Arc::new(o);
-                (value.id.clone(), Fetched { value, stale })
-            })
+            .map(|value| (value.id.clone(), Fetched { value, stale }))
             .collect())
     }
 }
@@ -79,7 +76,7 @@ impl Loader<(String, u32)> for OrdersByUser {
             for order in fetched.value {
                 if let Some(list) = per_user.get_mut(&order.user_id) {
                     if list.len() < limit as usize {
-                        list.push(Arc::new(order));
+                        list.push(order);
                     }
                 }
             }

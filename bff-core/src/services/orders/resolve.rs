@@ -67,11 +67,7 @@ pub async fn by_status(
         .by_status(l.context(), status, limit)
         .await
         .map_err(|e| gql(&e))?;
-    Ok(take(
-        ctx,
-        l,
-        fetched.map(|v| v.into_iter().map(Arc::new).collect()),
-    ))
+    Ok(take(ctx, l, fetched))
 }
 
 /// Places an order for the caller: `items` are `(productId, quantity)`.

@@ -1,5 +1,7 @@
 //! Typed calls to the products service over [`Upstream`](crate::services::upstream::Upstream).
 
+use std::sync::Arc;
+
 use super::{model::Product, Products};
 use crate::{
     context::RequestContext,
@@ -15,7 +17,7 @@ impl Products {
         &self,
         ctx: &RequestContext,
         ids: &[String],
-    ) -> Result<Fetched<Vec<Product>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<Product>>>, UpstreamError> {
         batched(ids, |chunk| async move {
             self.upstream
                 .get_json(ctx, &format!("/products?ids={chunk}"))
@@ -31,12 +33,16 @@ impl Products {
         category: Option<&str>,
         limit: u32,
         offset: u32,
-    ) -> Result<Fetched<Vec<Product>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<Product>>>, UpstreamError> {
         let mut path = format!("/products?limit={limit}&offset={offset}");
         if let Some(category) = category {
             path.push_str("&category=");
             path.push_str(&encode(category));
         }
-        self.upstream.get_json(ctx, &path).await
+        Ok(self
+            .upstream
+            .get_json(ctx, &path)
+            .await?
+            .map(|list: Arc<Vec<_>>| list.to_vec()))
     }
 }

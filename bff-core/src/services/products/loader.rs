@@ -32,10 +32,7 @@ impl Loader<String> for ProductsById {
         Ok(fetched
             .value
             .into_iter()
-            .map(|p| {
-                let value = Arc::new(p);
-                (value.id.clone(), Fetched { value, stale })
-            })
+            .map(|value| (value.id.clone(), Fetched { value, stale }))
             .collect())
     }
 }

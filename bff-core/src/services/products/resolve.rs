@@ -58,9 +58,5 @@ pub async fn list(
         .list(l.context(), category, limit, clamp(offset, u32::MAX))
         .await
         .map_err(|e| gql(&e))?;
-    Ok(take(
-        ctx,
-        l,
-        fetched.map(|v| v.into_iter().map(Arc::new).collect()),
-    ))
+    Ok(take(ctx, l, fetched))
 }

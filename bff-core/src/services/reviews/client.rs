@@ -1,5 +1,7 @@
 //! Typed calls to the reviews service over [`Upstream`](crate::services::upstream::Upstream).
 
+use std::sync::Arc;
+
 use super::{
     model::{NewReview, Review},
     Reviews,
@@ -20,7 +22,7 @@ impl Reviews {
         ctx: &RequestContext,
         product_ids: &[String],
         limit: u32,
-    ) -> Result<Fetched<Vec<Review>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<Review>>>, UpstreamError> {
         batched(product_ids, |chunk| async move {
             self.upstream
                 .get_json(ctx, &format!("/reviews?productIds={chunk}&limit={limit}"))

@@ -55,7 +55,7 @@ impl Loader<(String, u32)> for ReviewsByProduct {
             for review in fetched.value {
                 if let Some(list) = per_product.get_mut(&review.product_id) {
                     if list.len() < limit as usize {
-                        list.push(Arc::new(review));
+                        list.push(review);
                     }
                 }
             }

@@ -1,5 +1,7 @@
 //! Typed calls to the shipping service over [`Upstream`](crate::services::upstream::Upstream).
 
+use std::sync::Arc;
+
 use super::{model::Shipment, Shipping};
 use crate::{
     context::RequestContext,
@@ -16,7 +18,7 @@ impl Shipping {
         &self,
         ctx: &RequestContext,
         order_ids: &[String],
-    ) -> Result<Fetched<Vec<Shipment>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<Shipment>>>, UpstreamError> {
         batched(order_ids, |chunk| async move {
             self.upstream
                 .get_json(ctx, &format!("/shipments?orderIds={chunk}"))

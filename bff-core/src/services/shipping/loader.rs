@@ -33,10 +33,7 @@ impl Loader<String> for ShipmentsByOrder {
         Ok(fetched
             .value
             .into_iter()
-            .map(|s| {
-                let value = Arc::new(s);
-                (value.order_id.clone(), Fetched { value, stale })
-            })
+            .map(|value| (value.order_id.clone(), Fetched { value, stale }))
             .collect())
     }
 }

@@ -170,6 +170,9 @@ struct Answer {
     status: u16,
     body: Bytes,
     cache_control: Option<CacheControl>,
+    /// The cache entry the answer was served from (its decoded value is
+    /// shared); `None` for an answer fresh off the wire.
+    entry: Option<Arc<Entry>>,
 }
 
 /// Everything needed to send one logical call, owned (it may run on a task).
@@ -434,31 +437,58 @@ impl Upstream {
     }
 
     /// `GET path` parsed as `T`. A 404 is an `UpstreamError::Status`.
-    pub async fn get_json<T: DeserializeOwned>(
+    /// A cached answer is parsed once and shared (`Arc`) by later readers.
+    pub async fn get_json<T>(
         &self,
         ctx: &RequestContext,
         path: &str,
-    ) -> Result<Fetched<T>, UpstreamError> {
-        let fetched = self.get(ctx, path, false).await?;
-        let value = self.parse(&fetched.value.body)?;
-        Ok(Fetched {
-            value,
-            stale: fetched.stale,
-        })
+    ) -> Result<Fetched<Arc<T>>, UpstreamError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.get_decoded(ctx, path, false, |_, body| self.parse(body))
+            .await
     }
 
     /// `GET path` parsed as `T`; a 404 is `None` (a single lookup of an
     /// unknown id is not an error).
-    pub async fn get_json_opt<T: DeserializeOwned>(
+    pub async fn get_json_opt<T>(
         &self,
         ctx: &RequestContext,
         path: &str,
-    ) -> Result<Fetched<Option<T>>, UpstreamError> {
-        let fetched = self.get(ctx, path, true).await?;
-        let value = if fetched.value.status == 404 {
-            None
-        } else {
-            Some(self.parse(&fetched.value.body)?)
+    ) -> Result<Fetched<Arc<Option<T>>>, UpstreamError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.get_decoded(ctx, path, true, |status, body| {
+            if status == 404 {
+                Ok(None)
+            } else {
+                self.parse(body).map(Some)
+            }
+        })
+        .await
+    }
+
+    /// `GET path` (a 404 passed to `decode` when `allow_404`), turned into a
+    /// `U` by `decode(status, body)`. When the answer came from the cache,
+    /// the decoded value is kept in the entry, so a client may decode into
+    /// its final shape (parse and transform) once per cached answer.
+    pub async fn get_decoded<U>(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+        allow_404: bool,
+        decode: impl FnOnce(u16, &[u8]) -> Result<U, UpstreamError>,
+    ) -> Result<Fetched<Arc<U>>, UpstreamError>
+    where
+        U: Send + Sync + 'static,
+    {
+        let fetched = self.get(ctx, path, allow_404).await?;
+        let answer = &fetched.value;
+        let value = match &answer.entry {
+            Some(entry) => entry.decoded(|body| decode(answer.status, body))?,
+            None => Arc::new(decode(answer.status, &answer.body)?),
         };
         Ok(Fetched {
             value,
@@ -505,7 +535,9 @@ impl Upstream {
         self.parse(&answer.body)
     }
 
-    fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, UpstreamError> {
+    /// Parses a body as `T`; an answer of another shape is `InvalidBody`
+    /// (logged with its line and column, never its content).
+    pub fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, UpstreamError> {
         serde_json::from_slice(body).map_err(|err| {
             tracing::warn!(
                 service = self.inner.name,
@@ -556,7 +588,9 @@ impl Upstream {
         path: &str,
         allow_404: bool,
     ) -> Result<Fetched<Answer>, UpstreamError> {
-        let spec = Spec {
+        // What to send is built only when something is sent: a fresh hit
+        // costs the key, one lookup and a counter.
+        let spec = |cache| Spec {
             method: Method::GET,
             path: path.to_string(),
             headers: propagation_headers(ctx),
@@ -565,18 +599,14 @@ impl Upstream {
             idempotent: true,
             allow_404,
             waiters: None,
-            cache: "bypass",
+            cache,
         };
         let fresh = |value| Fetched {
             value,
             stale: false,
         };
         let Some(key) = self.cache_key(ctx, path) else {
-            return self.execute(&spec).await.map(fresh);
-        };
-        let spec = Spec {
-            cache: "miss",
-            ..spec
+            return self.execute(&spec("bypass")).await.map(fresh);
         };
         let cached = self.inner.cache.get(&key).await;
         if let Some(entry) = cached.as_ref().filter(|e| e.is_fresh()) {
@@ -585,8 +615,10 @@ impl Upstream {
                 status: 200,
                 body: entry.body.clone(),
                 cache_control: None,
+                entry: Some(entry.clone()),
             }));
         }
+        let spec = spec("miss");
         self.cache_event("miss");
         let (flight, _waiter) = self.flight(key.clone(), spec);
         // Our own wait is bounded by our own deadline, whoever leads the fetch.
@@ -619,6 +651,7 @@ impl Upstream {
                                 status: 200,
                                 body: entry.body.clone(),
                                 cache_control: None,
+                                entry: Some(entry),
                             },
                             stale: true,
                         })
@@ -673,6 +706,7 @@ impl Upstream {
                                 status: 200,
                                 body: found.body,
                                 cache_control: None,
+                                entry: None,
                             });
                         }
                     }
@@ -981,6 +1015,7 @@ impl Upstream {
                 status,
                 body: Bytes::new(),
                 cache_control: None,
+                entry: None,
             });
         }
         if !(200..300).contains(&status) {
@@ -1007,6 +1042,7 @@ impl Upstream {
             status,
             body,
             cache_control,
+            entry: None,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Typed calls to the users service over [`Upstream`](crate::services::upstream::Upstream).
 
+use std::sync::Arc;
+
 use super::{model::User, Users};
 use crate::{
     context::RequestContext,
@@ -15,7 +17,7 @@ impl Users {
         &self,
         ctx: &RequestContext,
         ids: &[String],
-    ) -> Result<Fetched<Vec<User>>, UpstreamError> {
+    ) -> Result<Fetched<Vec<Arc<User>>>, UpstreamError> {
         batched(ids, |chunk| async move {
             self.upstream
                 .get_json(ctx, &format!("/users?ids={chunk}"))
@@ -30,9 +32,11 @@ impl Users {
         ctx: &RequestContext,
         limit: u32,
         offset: u32,
-    ) -> Result<Fetched<Vec<User>>, UpstreamError> {
-        self.upstream
+    ) -> Result<Fetched<Vec<Arc<User>>>, UpstreamError> {
+        Ok(self
+            .upstream
             .get_json(ctx, &format!("/users?limit={limit}&offset={offset}"))
-            .await
+            .await?
+            .map(|list: Arc<Vec<_>>| list.to_vec()))
     }
 }

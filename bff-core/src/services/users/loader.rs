@@ -29,10 +29,7 @@ impl Loader<String> for UsersById {
         Ok(fetched
             .value
             .into_iter()
-            .map(|u| {
-                let value = Arc::new(u);
-                (value.id.clone(), Fetched { value, stale })
-            })
+            .map(|value| (value.id.clone(), Fetched { value, stale }))
             .collect())
     }
 }

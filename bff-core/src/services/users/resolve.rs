@@ -35,9 +35,5 @@ pub async fn list(ctx: &Context<'_>, limit: i32, offset: i32) -> Result<Vec<Arc<
         .list(l.context(), limit, clamp(offset, u32::MAX))
         .await
         .map_err(|e| gql(&e))?;
-    Ok(take(
-        ctx,
-        l,
-        fetched.map(|v| v.into_iter().map(Arc::new).collect()),
-    ))
+    Ok(take(ctx, l, fetched))
 }
