@@ -13,8 +13,9 @@
 # Usage: scripts/load.sh [DURATION_SECONDS] [CONNECTIONS]   (defaults 10, 32;
 # the 5 ms latency row always uses 4 connections: latency at moderate load)
 # LOAD_ONLY=REGEX runs only the rows whose name matches (e.g. LOAD_ONLY=dashboard);
-# LOAD_REPEAT=N runs each row N times on the same gateway (RSS over time);
-# LOAD_PERF=FILE records the gateway with `perf record -g` during the rows.
+# LOAD_REPEAT=N runs all the rows N times over on the same gateway (RSS over time);
+# LOAD_PERF=FILE records the gateway with `perf record -g` during the rows;
+# BFF_BIN=PATH loads another build of the gateway (e.g. an older commit).
 # Needs: wrk (apt-get install wrk), python3.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true   # 1,000 connections need file descriptors
@@ -63,7 +64,7 @@ export BFF_JWT_SECRET="load-$(python3 -c 'import secrets; print(secrets.token_he
 export BFF_COST__BUDGET__ENTERPRISE__LIMIT=1000000000 BFF_COST__BUDGET__ENTERPRISE__RESTORE_RATE=1000000000
 export BFF_COST__FLOOD__ENABLED=false
 export RUST_LOG=warn
-"$BIN/bff" >"$WORK/bff.log" 2>&1 &
+"${BFF_BIN:-$BIN/bff}" >"$WORK/bff.log" 2>&1 &
 BFF_PID=$!
 PIDS+=($BFF_PID)
 for port in $WEB $MOBILE $ADMIN $BASE; do
@@ -97,12 +98,7 @@ body() { python3 -c 'import json,sys; print(json.dumps({"query": open(sys.argv[1
 run() { # name port body-file [rotate-products]
   local name=$1 port=$2 bodyfile=$3 rotate=${4:-}
   if [ -n "${LOAD_ONLY:-}" ] && ! [[ "$name" =~ $LOAD_ONLY ]]; then return; fi
-  local round
-  for round in $(seq 1 "${LOAD_REPEAT:-1}"); do run_once "$@"; done
-}
-
-run_once() {
-  local name=$1 port=$2 bodyfile=$3 rotate=${4:-}
+  [ "${LOAD_REPEAT:-1}" = 1 ] || name="$name (round $round)"
   cat >"$WORK/script.lua" <<EOF
 dofile("$WORK/tokens.lua")
 local f = io.open("$bodyfile"); local body = f:read("*a"); f:close()
@@ -171,14 +167,16 @@ echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xarg
 echo
 echo "| operation | req/s | p50 ms | p99 ms | upstream calls/op | gateway CPU ms per 1k ops | non-200 | 200 with errors | gateway RSS MiB after |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-run "web product page" "$WEB" "$WORK/product_page.json" rotate
-run "web dashboard" "$WEB" "$WORK/dashboard.json"
-if [ -f bff-mobile/operations/home.graphql ]; then
-  body bff-mobile/operations/home.graphql '{}' >"$WORK/home.json"
-  run "mobile home" "$MOBILE" "$WORK/home.json"
-fi
-# Moderate load (4 connections, far from saturation): is p99 dominated by
-# the upstream critical path (5 ms per call, four levels deep)?
-CONN=4 run "web dashboard, 5 ms upstream latency, 4 connections" "$WEB" "$WORK/dashboard.json"
+for round in $(seq 1 "${LOAD_REPEAT:-1}"); do
+  run "web product page" "$WEB" "$WORK/product_page.json" rotate
+  run "web dashboard" "$WEB" "$WORK/dashboard.json"
+  if [ -f bff-mobile/operations/home.graphql ]; then
+    body bff-mobile/operations/home.graphql '{}' >"$WORK/home.json"
+    run "mobile home" "$MOBILE" "$WORK/home.json"
+  fi
+  # Moderate load (4 connections, far from saturation): is p99 dominated by
+  # the upstream critical path (5 ms per call, four levels deep)?
+  CONN=4 run "web dashboard, 5 ms upstream latency, 4 connections" "$WEB" "$WORK/dashboard.json"
+done
 echo
 echo "gateway peak RSS: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$BFF_PID/status)"

@@ -67,32 +67,51 @@ fn minor_units(currency: &str) -> u32 {
     }
 }
 
-/// Formats `cents` of `currency` as en-US does.
+/// Formats `cents` of `currency` as en-US does (one allocation: it runs for
+/// every price of every response).
 pub fn format_money(cents: i64, currency: &str) -> String {
     let digits = minor_units(currency);
-    let scale = 10i64.pow(digits);
-    let negative = cents < 0;
+    let scale = 10u64.pow(digits);
     let abs = cents.unsigned_abs();
-    let whole = abs / scale as u64;
-    let frac = abs % scale as u64;
-    let mut grouped = String::new();
-    let whole_str = whole.to_string();
-    for (i, ch) in whole_str.chars().enumerate() {
-        if i > 0 && (whole_str.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
+    let (whole, frac) = (abs / scale, abs % scale);
+    let mut out = String::with_capacity(24);
+    if cents < 0 {
+        out.push('-');
     }
-    let number = if digits == 0 {
-        grouped
-    } else {
-        format!("{grouped}.{frac:0width$}", width = digits as usize)
-    };
-    let sign = if negative { "-" } else { "" };
     match symbol(currency) {
-        Some(sym) => format!("{sign}{sym}{number}"),
-        None => format!("{sign}{currency}\u{a0}{number}"),
+        Some(sym) => out.push_str(sym),
+        None => {
+            out.push_str(currency);
+            out.push('\u{a0}');
+        }
     }
+    // Whole part with a comma every three digits from the right.
+    let mut buf = [0u8; 20];
+    let mut n = whole;
+    let mut len = 0;
+    loop {
+        buf[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in (0..len).rev() {
+        out.push(char::from(buf[i]));
+        if i > 0 && i % 3 == 0 {
+            out.push(',');
+        }
+    }
+    if digits > 0 {
+        out.push('.');
+        let mut div = scale / 10;
+        while div > 0 {
+            out.push(char::from(b'0' + ((frac / div) % 10) as u8));
+            div /= 10;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -110,5 +129,8 @@ mod tests {
         assert_eq!(format_money(100_000_000, "USD"), "$1,000,000.00");
         assert_eq!(format_money(123_456, "JPY"), "¥123,456");
         assert_eq!(format_money(-1_050, "GBP"), "-£10.50");
+        assert_eq!(format_money(0, "USD"), "$0.00");
+        assert_eq!(format_money(1_234_567, "KWD"), "KWD\u{a0}1,234.567");
+        assert_eq!(format_money(i64::MIN, "JPY"), "-¥9,223,372,036,854,775,808");
     }
 }

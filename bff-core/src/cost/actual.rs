@@ -84,6 +84,10 @@ pub fn fields_of<'a>(
     Some(())
 }
 
+fn key_of(field: &Positioned<Field>) -> &str {
+    field.node.response_key().node.as_str()
+}
+
 struct Walk<'a> {
     model: &'a CostModel,
     doc: &'a ExecutableDocument,
@@ -104,18 +108,32 @@ impl<'a> Walk<'a> {
         for set in sets {
             fields_of(self.doc, parent, set, &mut fields)?;
         }
-        // Selections of one response key merge into one field.
-        let mut seen: Vec<&str> = Vec::with_capacity(fields.len());
+        // The executor writes an object's keys in selection order, so the
+        // next key is almost always the one at `cursor` (a hash lookup only
+        // when `@skip`/`@include` left one out).
+        let mut cursor = 0;
         for (i, field) in fields.iter().enumerate() {
-            let key = field.node.response_key().node.as_str();
-            let name = field.node.name.node.as_str();
-            if seen.contains(&key) || name.starts_with("__") {
+            let key = key_of(field);
+            // Selections of one response key merge into one field, counted
+            // at its first selection (documents are small: no set needed).
+            if fields[..i].iter().any(|f| key_of(f) == key) {
                 continue;
             }
-            seen.push(key);
-            let Some(value) = data.get(key) else {
-                continue;
+            let value = match data.get_index(cursor) {
+                Some((k, v)) if k.as_str() == key => v,
+                _ => match data.get_full(key) {
+                    Some((at, _, v)) => {
+                        cursor = at;
+                        v
+                    }
+                    None => continue,
+                },
             };
+            cursor += 1;
+            let name = field.node.name.node.as_str();
+            if name.starts_with("__") {
+                continue;
+            }
             let cost = self.model.field(parent, name)?;
             let tracking = !self.errors.is_empty();
             if tracking {
@@ -127,14 +145,16 @@ impl<'a> Walk<'a> {
             if !failed {
                 self.total = self.total.saturating_add(cost.weight);
             }
-            let children: Vec<&'a SelectionSet> = fields[i..]
-                .iter()
-                .filter(|f| f.node.response_key().node.as_str() == key)
-                .map(|f| &f.node.selection_set.node)
-                .filter(|s| !s.items.is_empty())
-                .collect();
-            if !children.is_empty() {
+            let own = &field.node.selection_set.node;
+            if fields[i + 1..].iter().any(|f| key_of(f) == key) {
+                let children: Vec<&'a SelectionSet> = fields[i..]
+                    .iter()
+                    .filter(|f| key_of(f) == key)
+                    .map(|f| &f.node.selection_set.node)
+                    .collect();
                 self.value(&cost.ty, &children, value)?;
+            } else if !own.items.is_empty() {
+                self.value(&cost.ty, std::slice::from_ref(&own), value)?;
             }
             if tracking {
                 self.path.pop();
@@ -144,6 +164,10 @@ impl<'a> Walk<'a> {
     }
 
     fn value(&mut self, ty: &str, sets: &[&'a SelectionSet], value: &Value) -> Option<()> {
+        if !self.model.has_weights_below(ty) {
+            // Nothing below can cost (money, stock levels, ratings...).
+            return Some(());
+        }
         match value {
             Value::Object(data) => self.object(ty, sets, data),
             Value::List(items) => {
@@ -250,7 +274,11 @@ mod tests {
                  fragment F on User { orders { product { id } } }";
         // a 1 + orders 1 + product 1 + stock 1 + b 1
         assert_eq!(cost(q, data, vec![]), Some(5));
-        let data = serde_json::json!({"me": {"id": "u1"}, "__typename": "Query"});
+        // `a` left out by @skip: the next key is found by name.
+        let data = serde_json::json!({"b": {"id": "u1", "orders": []}});
+        let q = "{ a: me @skip(if: true) { id } b: me { id orders { id } } }";
+        assert_eq!(cost(q, data, vec![]), Some(2));
+        let data = serde_json::json!({"__typename": "Query", "me": {"id": "u1"}});
         assert_eq!(
             cost("{ __typename me { id __typename } }", data, vec![]),
             Some(1)

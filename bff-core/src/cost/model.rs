@@ -44,6 +44,9 @@ pub struct ListSize {
 #[derive(Debug, Clone, Default)]
 pub struct CostModel {
     fields: FastMap<String, FastMap<String, FieldCost>>,
+    /// Types under which some field has a weight (directly or deeper):
+    /// the actual-cost walk skips the subtrees of every other type.
+    weighted: std::collections::HashSet<String, foldhash::fast::RandomState>,
     /// Root type names (`Query`, `Mutation`, `Subscription` unless renamed).
     pub query: String,
     pub mutation: String,
@@ -111,12 +114,36 @@ impl CostModel {
                 TypeSystemDefinition::Directive(_) => {}
             }
         }
+        // Fixpoint: a type is weighted if a field of it is, or leads to one.
+        loop {
+            let before = model.weighted.len();
+            for (ty, fields) in &model.fields {
+                if !model.weighted.contains(ty)
+                    && fields
+                        .values()
+                        .any(|f| f.weight > 0 || model.weighted.contains(&f.ty))
+                {
+                    let ty = ty.clone();
+                    model.weighted.insert(ty);
+                    break;
+                }
+            }
+            if model.weighted.len() == before {
+                break;
+            }
+        }
         Ok(model)
     }
 
     /// The price of `parent.field` (`None`: unknown, e.g. `__typename`).
     pub fn field(&self, parent: &str, field: &str) -> Option<&FieldCost> {
         self.fields.get(parent)?.get(field)
+    }
+
+    /// Whether any field of type `ty`, or below it, has a weight (an
+    /// unknown type is assumed to).
+    pub fn has_weights_below(&self, ty: &str) -> bool {
+        self.weighted.contains(ty) || !self.fields.contains_key(ty)
     }
 
     /// The weight of `parent.field` (0 when unknown or unpriced).
