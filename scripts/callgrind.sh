@@ -29,30 +29,10 @@ BIN="$TARGET/release"
 BFF_BIN="${BFF_BIN:-$BIN/bff}"
 OUT="${CALLGRIND_OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-BASE=$(python3 - <<'EOF'
-import socket
-for base in range(27001, 60000, 10):
-    ok = True
-    for p in range(base, base + 7):
-        s = socket.socket()
-        try: s.bind(("127.0.0.1", p))
-        except OSError: ok = False
-        finally: s.close()
-    if ok: print(base); break
-EOF
-)
-"$BIN/demo-services" --base-port "$BASE" >"$OUT/demo.log" 2>&1 &
-PIDS+=($!)
-SERVICES=(users products orders reviews inventory recommendations shipping)
-for i in "${!SERVICES[@]}"; do
-  export "BFF_UPSTREAM_${SERVICES[$i]^^}=http://127.0.0.1:$((BASE + i))"
-  export "BFF_SERVICES__${SERVICES[$i]^^}__CACHE_TTL=1h"
-done
+# shellcheck source=scripts/lib/demo.sh
+source scripts/lib/demo.sh
+start_demo_services
+for s in "${SERVICES[@]}"; do export "BFF_SERVICES__${s^^}__CACHE_TTL=1h"; done
 WEB=$(free_port); MOBILE=$(free_port); ADMIN=$(free_port)
 export BFF_WEB_ADDR=127.0.0.1:$WEB BFF_MOBILE_ADDR=127.0.0.1:$MOBILE BFF_ADMIN_ADDR=127.0.0.1:$ADMIN
 export BFF_JWT_SECRET="callgrind-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"

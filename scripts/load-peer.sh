@@ -24,33 +24,9 @@ command -v node >/dev/null || { echo "node is needed: apt-get install nodejs npm
 cargo build -q --release -p demo-services --bin demo-services
 [ -d "$PEER/node_modules" ] || (cd "$PEER" && npm ci --no-audit --no-fund --loglevel=error)
 BIN="$TARGET/release"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-free_base() { python3 - <<'PY'
-import socket
-for base in range(17001, 60000, 10):
-    ok = True
-    for p in range(base, base + 7):
-        s = socket.socket()
-        try: s.bind(("127.0.0.1", p))
-        except OSError: ok = False
-        finally: s.close()
-    if ok: print(base); break
-PY
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-BASE=$(free_base)
-"$BIN/demo-services" --base-port "$BASE" >"$WORK/demo.log" 2>&1 &
-PIDS+=($!)
-SERVICES=(users products orders reviews inventory recommendations shipping)
-for i in "${!SERVICES[@]}"; do
-  name=${SERVICES[$i]}
-  export "BFF_UPSTREAM_${name^^}=http://127.0.0.1:$((BASE + i))"
-done
+# shellcheck source=scripts/lib/demo.sh
+source scripts/lib/demo.sh
+start_demo_services
 WEB=$(free_port)
 export PORT=$WEB HOST=127.0.0.1 NODE_ENV=production
 export BFF_JWT_SECRET="load-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"

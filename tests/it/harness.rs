@@ -232,6 +232,18 @@ impl TestStack {
         assert!(status.is_success(), "PUT /_control/faults: {status}");
     }
 
+    /// `GET /metrics` of a client (Prometheus text).
+    pub async fn metrics(&self, kind: ClientKind) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url(kind)))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// `GET /readyz` of a client, as JSON.
     pub async fn readyz(&self, kind: ClientKind) -> Value {
         self.http

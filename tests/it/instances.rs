@@ -308,15 +308,7 @@ async fn admin_system_health_lists_instances() {
 async fn instance_metrics_are_exported() {
     let stack = products_stack(2, |_| {}).await;
     lookups(&stack, 1, 2).await;
-    let text = stack
-        .http
-        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
-        .send()
-        .await
-        .expect("metrics answers")
-        .text()
-        .await
-        .expect("text");
+    let text = stack.metrics(ClientKind::Web).await;
     let url = &stack.instance_urls(ServiceName::Products)[0];
     assert!(
         text.lines()

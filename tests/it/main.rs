@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod test_redis;
 
 mod admin;
 mod auth;

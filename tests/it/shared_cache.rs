@@ -2,62 +2,17 @@
 //! one upstream call for a caller-independent answer, and Redis going away
 //! changes nothing a client can see.
 //!
-//! Redis comes from `BFF_REDIS_TEST_URL`, else `BFF_REDIS_URL`, else
-//! `redis://127.0.0.1:6379`. Without a reachable Redis these tests skip,
-//! except under `CI=true`, where they fail loudly. Every test uses its own
-//! key prefix.
+//! Redis: see [`crate::test_redis`].
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use bff_core::context::ClientKind;
 use demo_services::ServiceName;
-use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::harness::TestStack;
-
-fn redis_url() -> String {
-    std::env::var("BFF_REDIS_TEST_URL")
-        .or_else(|_| std::env::var("BFF_REDIS_URL"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_string())
-}
-
-/// The test Redis URL, or `None` (skip) when it is unreachable outside CI.
-async fn redis_or_skip(test: &str) -> Option<String> {
-    let url = redis_url();
-    let reachable = async {
-        let client = redis::Client::open(url.as_str()).ok()?;
-        let mut conn = tokio::time::timeout(
-            Duration::from_secs(2),
-            client.get_multiplexed_async_connection(),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .ok()
-    }
-    .await
-    .is_some();
-    if reachable {
-        return Some(url);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: Redis at {url} is unreachable and CI=true: start Redis (or set BFF_REDIS_TEST_URL)");
-    }
-    eprintln!("{test}: skipped, no Redis at {url}");
-    None
-}
-
-fn prefix() -> String {
-    format!("bff-test:{}:", uuid::Uuid::new_v4())
-}
+use crate::{
+    harness::TestStack,
+    test_redis::{key_prefix, redis_or_skip, Proxy},
+};
 
 /// Starts a gateway (no demo services of its own) on `urls`' services,
 /// sharing `redis` under `prefix` when given.
@@ -101,7 +56,7 @@ async fn two_gateways_sharing_redis_make_one_upstream_call_for_a_cacheable_answe
     let Some(redis) = redis_or_skip("shared cache").await else {
         return;
     };
-    let prefix = prefix();
+    let prefix = key_prefix();
     let first = with_shared_tier(&redis, &prefix).await;
     let urls = first.demo.as_ref().expect("demo").urls();
     let second = replica(&urls, Some((&redis, &prefix))).await;
@@ -124,56 +79,15 @@ async fn two_gateways_sharing_redis_make_one_upstream_call_for_a_cacheable_answe
     eprintln!("figures: 2 replicas sharing Redis: 1 upstream call for the same product; a third replica without the tier: +1");
 }
 
-/// A TCP relay to Redis that the test can cut, as if Redis stopped.
-struct Relay {
-    url: String,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Relay {
-    async fn start(redis: &str) -> Relay {
-        let target = redis
-            .trim_start_matches("redis://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
-        let port = listener.local_addr().expect("addr").port();
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let inner = tasks.clone();
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let target = target.clone();
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                inner.lock().unwrap().push(conn);
-            }
-        });
-        tasks.lock().unwrap().push(accept);
-        Relay {
-            url: format!("redis://127.0.0.1:{port}/"),
-            tasks,
-        }
-    }
-
-    /// Closes the listener and every relayed connection.
-    fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-}
-
 #[tokio::test]
 async fn redis_going_away_mid_run_changes_nothing_visible_to_clients() {
     let Some(redis) = redis_or_skip("shared cache outage").await else {
         return;
     };
-    let relay = Relay::start(&redis).await;
-    let prefix = prefix();
-    let stack = with_shared_tier(&relay.url, &prefix).await;
+    let relay = Proxy::start(&redis).await;
+    let relay_url = relay.url(&redis);
+    let prefix = key_prefix();
+    let stack = with_shared_tier(&relay_url, &prefix).await;
     let query = |i: u32| format!("{{ product(id: \"p{i}\") {{ id name }} }}");
     let mut expected = Vec::new();
     for i in 1..=3 {
@@ -195,7 +109,7 @@ async fn redis_going_away_mid_run_changes_nothing_visible_to_clients() {
         }
     }
     let urls = stack.demo.as_ref().expect("demo").urls();
-    let fresh = replica(&urls, Some((&relay.url, &prefix))).await;
+    let fresh = replica(&urls, Some((&relay_url, &prefix))).await;
     for i in 1..=3 {
         let a = fresh.graphql(ClientKind::Web, &query(i), None).await;
         assert_eq!(a.status, 200);
@@ -203,15 +117,7 @@ async fn redis_going_away_mid_run_changes_nothing_visible_to_clients() {
         assert_eq!(&a.body["data"], &expected[i as usize - 1]);
     }
     // The outage is visible to operators, not clients.
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = stack.metrics(ClientKind::Web).await;
     assert!(
         metrics.lines().any(
             |l| l.starts_with("bff_shared_cache_events_total") && l.contains("event=\"error\"")
@@ -225,7 +131,7 @@ async fn clear_cache_also_clears_the_shared_tier() {
     let Some(redis) = redis_or_skip("shared cache clear").await else {
         return;
     };
-    let prefix = prefix();
+    let prefix = key_prefix();
     let first = with_shared_tier(&redis, &prefix).await;
     let a = first.graphql(ClientKind::Web, QUERY, None).await;
     assert!(a.body["errors"].is_null(), "{}", a.body);
@@ -254,7 +160,7 @@ async fn a_fresh_replica_serves_a_stale_shared_answer_when_the_service_fails() {
     let Some(redis) = redis_or_skip("shared stale-if-error").await else {
         return;
     };
-    let prefix = prefix();
+    let prefix = key_prefix();
     let short_ttl = |c: &mut bff_core::config::Config| {
         c.services.inventory.cache_ttl = Some(Duration::from_millis(200));
         c.services.inventory.stale_if_error = Some(Duration::from_secs(60));

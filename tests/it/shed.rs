@@ -8,7 +8,16 @@ use bff_core::context::ClientKind;
 use demo_services::ServiceName;
 use serde_json::json;
 
-use crate::harness::TestStack;
+use crate::harness::{Answer, TestStack};
+
+/// `{ product(id: "p<i>") { id } }` for every `i`, all sent at once.
+async fn products_at_once(stack: &TestStack, ids: impl Iterator<Item = u32>) -> Vec<Answer> {
+    futures::future::join_all(ids.map(|i| async move {
+        let query = format!("{{ product(id: \"p{i}\") {{ id }} }}");
+        stack.graphql(ClientKind::Web, &query, None).await
+    }))
+    .await
+}
 
 fn rss_kb() -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
@@ -32,35 +41,12 @@ async fn past_the_in_flight_cap_requests_get_503_overloaded_with_retry_after() {
         .fault(ServiceName::Products, json!({"latencyMs": 1500}))
         .await;
     // Two slow requests take both slots...
-    let slow = futures::future::join_all((1..=2).map(|i| {
-        let stack = &stack;
-        async move {
-            stack
-                .graphql(
-                    ClientKind::Web,
-                    &format!("{{ product(id: \"p{i}\") {{ id }} }}"),
-                    None,
-                )
-                .await
-        }
-    }));
+    let slow = products_at_once(&stack, 1..=2);
     // ...and everything sent meanwhile is shed.
     let burst = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = rss_kb();
-        let answers = futures::future::join_all((0..200).map(|i| {
-            let stack = &stack;
-            async move {
-                stack
-                    .graphql(
-                        ClientKind::Web,
-                        &format!("{{ product(id: \"p{}\") {{ id }} }}", 100 + i),
-                        None,
-                    )
-                    .await
-            }
-        }))
-        .await;
+        let answers = products_at_once(&stack, (0..200).map(|i| 100 + i)).await;
         (answers, before, rss_kb())
     };
     let (slow, (answers, before, after)) = tokio::join!(slow, burst);
@@ -81,15 +67,7 @@ async fn past_the_in_flight_cap_requests_get_503_overloaded_with_retry_after() {
     // Shed requests never reached the products service.
     let calls = stack.service_requests(ServiceName::Products).await;
     assert_eq!(calls as usize, 2 + (200 - shed), "{calls}");
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = stack.metrics(ClientKind::Web).await;
     assert!(
         metrics
             .lines()
@@ -118,19 +96,7 @@ async fn sustained_overload_is_shed_fast() {
         let mut figures = Vec::new();
         for round in 0..5 {
             let started = std::time::Instant::now();
-            let answers = futures::future::join_all((0..200).map(|i| {
-                let stack = &stack;
-                async move {
-                    stack
-                        .graphql(
-                            ClientKind::Web,
-                            &format!("{{ product(id: \"p{}\") {{ id }} }}", 10 + i),
-                            None,
-                        )
-                        .await
-                }
-            }))
-            .await;
+            let answers = products_at_once(&stack, (0..200).map(|i| 10 + i)).await;
             let shed = answers.iter().filter(|a| a.status == 503).count();
             figures.push((round, shed, started.elapsed().as_millis(), rss_kb()));
         }
@@ -194,19 +160,7 @@ async fn the_adaptive_limit_keeps_a_slow_service_from_being_flooded() {
     stack
         .fault(ServiceName::Products, json!({"latencyMs": 1000}))
         .await;
-    let answers = futures::future::join_all((1..=20).map(|i| {
-        let stack = &stack;
-        async move {
-            stack
-                .graphql(
-                    ClientKind::Web,
-                    &format!("{{ product(id: \"p{i}\") {{ id }} }}"),
-                    None,
-                )
-                .await
-        }
-    }))
-    .await;
+    let answers = products_at_once(&stack, 1..=20).await;
     let refused: Vec<_> = answers
         .iter()
         .filter(|a| !a.body["errors"].is_null())

@@ -143,15 +143,7 @@ async fn cost_metrics_show_estimated_and_actual_cost_rejections_and_remaining_bu
     assert_eq!(a.status, 200, "{}", a.body);
     let deep = "{ a { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } } }";
     assert_eq!(stack.graphql(ClientKind::Web, deep, None).await.status, 400);
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = stack.metrics(ClientKind::Web).await;
     for wanted in [
         "bff_cost_estimated_points_bucket{client=\"web\"",
         "bff_cost_actual_points_bucket{client=\"web\"",

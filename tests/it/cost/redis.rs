@@ -6,7 +6,7 @@
 //! `redis://127.0.0.1:6379`. Without a reachable Redis these tests skip,
 //! except under `CI=true`, where they fail.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use bff_core::{
     config::{Config, TierBudget},
@@ -19,45 +19,14 @@ use bff_core::{
     },
 };
 use proptest::prelude::*;
-use tokio::{net::TcpListener, task::JoinHandle};
 
 use super::cost;
-use crate::harness::TestStack;
+use crate::{
+    harness::TestStack,
+    test_redis::{key_prefix, redis_or_skip, Proxy},
+};
 
 const TWO: &str = "{ product(id: \"p1\") { stock { available } } }";
-
-/// The test Redis, or `None` (skip) when it is not reachable outside CI.
-async fn redis_url() -> Option<String> {
-    let url = std::env::var("BFF_REDIS_TEST_URL")
-        .or_else(|_| std::env::var("BFF_REDIS_URL"))
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
-    let ping = async {
-        let client = redis::Client::open(url.as_str()).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .ok()
-    };
-    let up = tokio::time::timeout(Duration::from_secs(2), ping)
-        .await
-        .ok()
-        .flatten()
-        .is_some();
-    if up {
-        return Some(url);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "Redis is not reachable at {url} and CI=true: Redis tests must run in CI"
-    );
-    eprintln!("skipping: Redis is not reachable at {url}");
-    None
-}
-
-fn unique_prefix() -> String {
-    format!("bff-test:{}:", uuid::Uuid::new_v4())
-}
 
 fn shared(url: &str, prefix: &str, secret: &str) -> impl FnOnce(&mut Config) {
     let (url, prefix, secret) = (url.to_string(), prefix.to_string(), secret.to_string());
@@ -73,8 +42,10 @@ fn shared(url: &str, prefix: &str, secret: &str) -> impl FnOnce(&mut Config) {
 
 #[tokio::test]
 async fn two_gateways_sharing_redis_enforce_one_budget() {
-    let Some(url) = redis_url().await else { return };
-    let prefix = unique_prefix();
+    let Some(url) = redis_or_skip("redis budgets").await else {
+        return;
+    };
+    let prefix = key_prefix();
     let secret = format!("shared-{}", uuid::Uuid::new_v4());
     let a = TestStack::builder()
         .with_demo()
@@ -107,86 +78,16 @@ async fn two_gateways_sharing_redis_enforce_one_budget() {
     );
 }
 
-/// A TCP proxy in front of Redis that the test can cut.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    accept: JoinHandle<()>,
-    conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(redis: &str) -> Proxy {
-        Proxy::start_on(redis, "127.0.0.1:0").await
-    }
-
-    async fn start_on(redis: &str, bind: &str) -> Proxy {
-        let target = redis
-            .trim_start_matches("redis://")
-            .trim_end_matches('/')
-            .rsplit('@')
-            .next()
-            .expect("host:port")
-            .to_string();
-        let listener = TcpListener::bind(bind).await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let conns: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let tracked = conns.clone();
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tracked.lock().expect("lock").push(task);
-            }
-        });
-        Proxy {
-            addr,
-            accept,
-            conns,
-        }
-    }
-
-    fn url(&self, redis: &str) -> String {
-        // Keep credentials and database of the real URL, swap host:port.
-        let rest = redis.trim_start_matches("redis://");
-        let (auth, hostpath) = match rest.rsplit_once('@') {
-            Some((auth, h)) => (format!("{auth}@"), h),
-            None => (String::new(), rest),
-        };
-        let db = hostpath
-            .split_once('/')
-            .map(|(_, db)| format!("/{db}"))
-            .unwrap_or_default();
-        format!("redis://{auth}{}{db}", self.addr)
-    }
-
-    /// Accepts again on the same address (Redis "comes back").
-    async fn restore(&mut self, redis: &str) {
-        let again = Proxy::start_on(redis, &self.addr.to_string()).await;
-        self.accept = again.accept;
-        self.conns = again.conns;
-    }
-
-    /// Stops accepting and drops every proxied connection.
-    fn cut(&self) {
-        self.accept.abort();
-        for c in self.conns.lock().expect("lock").drain(..) {
-            c.abort();
-        }
-    }
-}
-
 /// Documented behaviour (cost::budget module docs): Redis unreachable →
 /// fail open to this process's in-memory buckets, count it in
 /// `bff_budget_backend_errors_total`, keep enforcing budgets locally.
 #[tokio::test]
 async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
-    let Some(url) = redis_url().await else { return };
+    let Some(url) = redis_or_skip("redis budgets").await else {
+        return;
+    };
     let mut proxy = Proxy::start(&url).await;
-    let prefix = unique_prefix();
+    let prefix = key_prefix();
     let stack = TestStack::builder()
         .with_demo()
         .config(|c| {
@@ -226,15 +127,7 @@ async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
         );
     }
     assert_eq!(statuses, vec![200, 200, 200, 200, 429]);
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.url(ClientKind::Web)))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = stack.metrics(ClientKind::Web).await;
     assert!(
         metrics
             .lines()
@@ -311,8 +204,8 @@ proptest! {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let Some(url) = redis_url().await else { return };
-            let redis = RedisStore::new(&url, &unique_prefix(), Duration::from_secs(2))
+            let Some(url) = redis_or_skip("redis budgets").await else { return };
+            let redis = RedisStore::new(&url, &key_prefix(), Duration::from_secs(2))
                 .expect("redis store");
             let memory = MemoryStore::new(1_000, Duration::from_secs(600));
             let params = Params::new(limit, rate);

@@ -23,11 +23,9 @@ impl Recommendations {
             )
             .await?;
         Ok(fetched.map(|r| {
-            let mut ids = r.as_ref().as_ref().map_or_else(Vec::new, |r| {
+            r.as_ref().as_ref().map_or_else(Vec::new, |r| {
                 r.product_ids.iter().take(limit as usize).cloned().collect()
-            });
-            ids.truncate(limit as usize);
-            ids
+            })
         }))
     }
 }
