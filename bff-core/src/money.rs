@@ -13,6 +13,7 @@ use async_graphql::SimpleObject;
 
 /// An amount of money (shared by every client that shows prices).
 #[derive(Debug, Clone, PartialEq, Eq, SimpleObject)]
+#[graphql(serial)]
 pub struct Money {
     /// Amount in the currency's minor unit (cents).
     pub cents: i64,

@@ -14,7 +14,7 @@ use super::summarize;
 /// One row of the home feed.
 pub struct FeedItem(pub Arc<model::Product>);
 
-#[Object]
+#[Object(serial)]
 impl FeedItem {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())

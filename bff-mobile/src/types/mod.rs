@@ -1,5 +1,11 @@
 //! One file per GraphQL type of the mobile schema, and the text and page
 //! helpers they share.
+//!
+//! As in the web schema, types whose fields wait on at most one fetch
+//! (`FeedItem`, `ProductCard`, `OrderSummary`) are `serial`: their fields
+//! are awaited in turn, without a `FuturesUnordered` per object.
+//! `UserSummary` (two fields on the users loader) and `Home` stay
+//! concurrent so their fetches share a batch.
 
 mod feed_item;
 mod home;

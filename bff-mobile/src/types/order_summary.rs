@@ -32,7 +32,7 @@ impl OrderStatus {
 /// An order in brief.
 pub struct OrderSummary(pub Arc<model::Order>);
 
-#[Object]
+#[Object(serial)]
 impl OrderSummary {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())

@@ -19,7 +19,7 @@ use super::summarize;
 /// A product, with only what the product screen draws.
 pub struct ProductCard(pub Arc<model::Product>);
 
-#[Object(cache_control(max_age = 60))]
+#[Object(serial, cache_control(max_age = 60))]
 impl ProductCard {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())

@@ -1,4 +1,13 @@
 //! One file per GraphQL type of the web schema.
+//!
+//! Types whose fields wait on at most one fetch (`Review`, `OrderItem`,
+//! `Stock`, `Shipment`, `Payment`, and `Money` in `bff-core`) are declared
+//! `serial`: async-graphql then awaits their fields one after another
+//! instead of through a `FuturesUnordered` per object, which is most of the
+//! executor's cost on a list of small objects. Items of a list still
+//! resolve concurrently, so their fetches still batch. A type with two
+//! fetching fields (`Order`: `items`' products and `shipment`; `Product`;
+//! `User`) stays concurrent, or its fetches would run one after the other.
 
 mod order;
 mod product;

@@ -39,6 +39,7 @@ impl OrderStatus {
 
 /// How an order was paid. Staff only.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct Payment {
     pub method: String,
     pub last4: Option<String>,
@@ -111,7 +112,7 @@ impl OrderItem {
     }
 }
 
-#[Object]
+#[Object(serial)]
 impl OrderItem {
     /// The product (null when the products service fails).
     #[graphql(directive = cost::apply(1))]

@@ -11,7 +11,7 @@ use super::User;
 /// A product review.
 pub struct Review(pub Arc<model::Review>);
 
-#[Object]
+#[Object(serial)]
 impl Review {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())

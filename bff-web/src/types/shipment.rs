@@ -8,7 +8,7 @@ use bff_core::services::shipping::model;
 /// The carrier's view of a shipped order.
 pub struct Shipment(pub Arc<model::Shipment>);
 
-#[Object]
+#[Object(serial)]
 impl Shipment {
     /// Carrier name, e.g. `DHL`.
     async fn carrier(&self) -> &str {

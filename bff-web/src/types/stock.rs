@@ -8,7 +8,7 @@ use bff_core::services::inventory::model;
 /// Stock of one sku.
 pub struct Stock(pub Arc<model::Stock>);
 
-#[Object]
+#[Object(serial)]
 impl Stock {
     async fn sku(&self) -> &str {
         &self.0.sku
