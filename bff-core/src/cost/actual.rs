@@ -18,8 +18,9 @@
 //! is refunded a little more than an extension would refund).
 
 use async_graphql::{
+    indexmap::IndexMap,
     parser::types::{ExecutableDocument, Field, OperationType, Selection, SelectionSet},
-    PathSegment, Positioned, Response, Value,
+    Name, PathSegment, Positioned, Response, Value,
 };
 
 use super::model::CostModel;
@@ -34,24 +35,124 @@ pub fn of_response(
     operation: Option<&str>,
     response: &Response,
 ) -> Option<u64> {
-    let (_, op) = crate::server::selected_operation(doc, operation)?;
-    let root = match op.ty {
-        OperationType::Query => model.query.as_str(),
-        OperationType::Mutation => model.mutation.as_str(),
-        OperationType::Subscription => model.subscription.as_str(),
-    };
-    let Value::Object(data) = &response.data else {
-        return Some(0);
-    };
-    let mut walk = Walk {
-        model,
-        doc,
-        errors: &response.errors,
-        path: Vec::new(),
-        total: 0,
-    };
-    walk.object(root, &[&op.selection_set.node], data)?;
-    Some(walk.total)
+    Some(Plan::build(model, doc, operation)?.cost(response))
+}
+
+/// What the walk needs of one operation, worked out once per document and
+/// operation (the guard keeps it with the parsed document): at each level,
+/// only the response keys that cost or have costing fields below, with
+/// their weight. Fragments, merged selections, `__typename` and the model
+/// lookups are all settled here, so the walk over a response is a few
+/// comparisons per costing value.
+#[derive(Debug)]
+pub struct Plan {
+    root: Level,
+}
+
+/// The costing fields of one selection on one type.
+#[derive(Debug, Default)]
+struct Level {
+    fields: Vec<Step>,
+}
+
+#[derive(Debug)]
+struct Step {
+    /// The response key.
+    key: Name,
+    /// Where the executor writes the key when every field resolves in
+    /// selection order (a hash lookup finds it otherwise).
+    position: usize,
+    weight: u64,
+    /// `None` when nothing below can cost (money, stock levels...).
+    below: Option<Level>,
+}
+
+impl Plan {
+    /// The plan of `operation` in `doc`; `None` when costs cannot be
+    /// attributed (a fragment on another type than the one it sits in, a
+    /// field the model does not know, no such operation).
+    pub fn build(
+        model: &CostModel,
+        doc: &ExecutableDocument,
+        operation: Option<&str>,
+    ) -> Option<Plan> {
+        let (_, op) = crate::server::selected_operation(doc, operation)?;
+        let root = match op.ty {
+            OperationType::Query => model.query.as_str(),
+            OperationType::Mutation => model.mutation.as_str(),
+            OperationType::Subscription => model.subscription.as_str(),
+        };
+        let root = Level::build(model, doc, root, &[&op.selection_set.node])?;
+        Some(Plan { root })
+    }
+
+    /// What `response` cost: the weight of every planned field that
+    /// resolved (see the module docs).
+    pub fn cost(&self, response: &Response) -> u64 {
+        let Value::Object(data) = &response.data else {
+            return 0;
+        };
+        let mut walk = Walk {
+            errors: &response.errors,
+            path: Vec::new(),
+            total: 0,
+        };
+        walk.object(&self.root, data);
+        walk.total
+    }
+}
+
+impl Level {
+    fn build(
+        model: &CostModel,
+        doc: &ExecutableDocument,
+        parent: &str,
+        sets: &[&SelectionSet],
+    ) -> Option<Level> {
+        let mut fields = Vec::new();
+        for set in sets {
+            fields_of(doc, parent, set, &mut fields)?;
+        }
+        let mut level = Level::default();
+        let mut position = 0;
+        for (i, field) in fields.iter().enumerate() {
+            let key = key_of(field);
+            // Selections of one response key merge into one field, counted
+            // at its first selection (documents are small: no set needed).
+            if fields[..i].iter().any(|f| key_of(f) == key) {
+                continue;
+            }
+            let at = position;
+            position += 1;
+            let name = field.node.name.node.as_str();
+            if name.starts_with("__") {
+                continue;
+            }
+            let cost = model.field(parent, name)?;
+            let children: Vec<&SelectionSet> = fields[i..]
+                .iter()
+                .filter(|f| key_of(f) == key)
+                .map(|f| &f.node.selection_set.node)
+                .filter(|set| !set.items.is_empty())
+                .collect();
+            let below = if !children.is_empty() && model.has_weights_below(&cost.ty) {
+                Some(Level::build(model, doc, &cost.ty, &children)?)
+                    .filter(|level| !level.fields.is_empty())
+            } else {
+                None
+            };
+            if cost.weight == 0 && below.is_none() {
+                continue;
+            }
+            level.fields.push(Step {
+                key: Name::new(key),
+                position: at,
+                weight: cost.weight,
+                below,
+            });
+        }
+        Some(level)
+    }
 }
 
 /// The fields `set` selects on `parent`, fragments flattened; `None` when a
@@ -89,101 +190,58 @@ fn key_of(field: &Positioned<Field>) -> &str {
 }
 
 struct Walk<'a> {
-    model: &'a CostModel,
-    doc: &'a ExecutableDocument,
     errors: &'a [async_graphql::ServerError],
     /// The current response path; kept only when there are errors to match.
     path: Vec<PathSegment>,
     total: u64,
 }
 
-impl<'a> Walk<'a> {
-    fn object(
-        &mut self,
-        parent: &str,
-        sets: &[&'a SelectionSet],
-        data: &async_graphql::indexmap::IndexMap<async_graphql::Name, Value>,
-    ) -> Option<()> {
-        let mut fields = Vec::new();
-        for set in sets {
-            fields_of(self.doc, parent, set, &mut fields)?;
-        }
-        // The executor writes an object's keys in selection order, so the
-        // next key is almost always the one at `cursor` (a hash lookup only
-        // when `@skip`/`@include` left one out).
-        let mut cursor = 0;
-        for (i, field) in fields.iter().enumerate() {
-            let key = key_of(field);
-            // Selections of one response key merge into one field, counted
-            // at its first selection (documents are small: no set needed).
-            if fields[..i].iter().any(|f| key_of(f) == key) {
-                continue;
-            }
-            let value = match data.get_index(cursor) {
-                Some((k, v)) if k.as_str() == key => v,
-                _ => match data.get_full(key) {
-                    Some((at, _, v)) => {
-                        cursor = at;
-                        v
-                    }
+impl Walk<'_> {
+    fn object(&mut self, level: &Level, data: &IndexMap<Name, Value>) {
+        let tracking = !self.errors.is_empty();
+        for step in &level.fields {
+            let value = match data.get_index(step.position) {
+                Some((k, v)) if *k == step.key => v,
+                _ => match data.get(&step.key) {
+                    Some(v) => v,
+                    // Left out by `@skip`/`@include`.
                     None => continue,
                 },
             };
-            cursor += 1;
-            let name = field.node.name.node.as_str();
-            if name.starts_with("__") {
-                continue;
-            }
-            let cost = self.model.field(parent, name)?;
-            let tracking = !self.errors.is_empty();
             if tracking {
-                self.path.push(PathSegment::Field(key.to_string()));
+                self.path.push(PathSegment::Field(step.key.to_string()));
             }
             let failed = tracking
                 && *value == Value::Null
                 && self.errors.iter().any(|e| e.path.starts_with(&self.path));
             if !failed {
-                self.total = self.total.saturating_add(cost.weight);
+                self.total = self.total.saturating_add(step.weight);
             }
-            let own = &field.node.selection_set.node;
-            if fields[i + 1..].iter().any(|f| key_of(f) == key) {
-                let children: Vec<&'a SelectionSet> = fields[i..]
-                    .iter()
-                    .filter(|f| key_of(f) == key)
-                    .map(|f| &f.node.selection_set.node)
-                    .collect();
-                self.value(&cost.ty, &children, value)?;
-            } else if !own.items.is_empty() {
-                self.value(&cost.ty, std::slice::from_ref(&own), value)?;
+            if let Some(below) = &step.below {
+                self.value(below, value);
             }
             if tracking {
                 self.path.pop();
             }
         }
-        Some(())
     }
 
-    fn value(&mut self, ty: &str, sets: &[&'a SelectionSet], value: &Value) -> Option<()> {
-        if !self.model.has_weights_below(ty) {
-            // Nothing below can cost (money, stock levels, ratings...).
-            return Some(());
-        }
+    fn value(&mut self, level: &Level, value: &Value) {
         match value {
-            Value::Object(data) => self.object(ty, sets, data),
+            Value::Object(data) => self.object(level, data),
             Value::List(items) => {
+                let tracking = !self.errors.is_empty();
                 for (i, item) in items.iter().enumerate() {
-                    let tracking = !self.errors.is_empty();
                     if tracking {
                         self.path.push(PathSegment::Index(i));
                     }
-                    self.value(ty, sets, item)?;
+                    self.value(level, item);
                     if tracking {
                         self.path.pop();
                     }
                 }
-                Some(())
             }
-            _ => Some(()),
+            _ => {}
         }
     }
 }

@@ -15,11 +15,12 @@
 //! `extensions.limit` and `extensions.measured`; the edge answers 400 and
 //! nothing executes. A circular fragment is a `GRAPHQL_VALIDATION_FAILED`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::{parser::types::ExecutableDocument, ErrorExtensionValues, ServerError};
 
 use super::{
+    actual::Plan,
     estimate::{self, Measures},
     lexer,
     model::CostModel,
@@ -45,11 +46,12 @@ pub struct Guard {
     /// Parsed documents by exact text: a repeated operation (every real
     /// client repeats a handful) skips the raw-text scan and the parse.
     /// Bounded; TinyLFU admission keeps the hot ones under churn.
-    documents: moka::sync::Cache<Arc<str>, Arc<ExecutableDocument>>,
+    documents: moka::sync::Cache<Arc<str>, Arc<Parsed>>,
     /// Requests (document, operation name and variables, as a keyed 128-bit
-    /// hash) that passed async-graphql's full validation: the same request
-    /// again needs only the fast checks. Bounded like `documents`.
-    validated: moka::sync::Cache<u128, ()>,
+    /// hash) that passed async-graphql's full validation, with what the
+    /// guard measured of them: the same request again needs only the fast
+    /// checks and is not measured again. Bounded like `documents`.
+    validated: moka::sync::Cache<u128, Measures>,
     /// Random keys of that hash (an outsider cannot aim at a collision).
     validated_seeds: (u64, u64),
 }
@@ -62,6 +64,38 @@ const DOCUMENT_CACHE_ENTRIES: u64 = 2_000;
 /// Longest document worth caching (longer ones are rare and parse anyway).
 const DOCUMENT_CACHE_MAX_BYTES: usize = 32 * 1024;
 
+/// A parsed document, as the document cache keeps it.
+#[derive(Debug)]
+pub struct Parsed {
+    pub document: Arc<ExecutableDocument>,
+    /// The actual-cost plan of the first operation name it was asked for
+    /// (a document almost always holds one operation).
+    plan: OnceLock<(Option<String>, Option<Arc<Plan>>)>,
+}
+
+impl Parsed {
+    fn new(document: ExecutableDocument) -> Self {
+        Parsed {
+            document: Arc::new(document),
+            plan: OnceLock::new(),
+        }
+    }
+
+    /// The actual-cost plan of `operation` (`None`: costs cannot be
+    /// attributed, see [`Plan::build`]); built once per document.
+    pub fn plan(&self, model: &CostModel, operation: Option<&str>) -> Option<Arc<Plan>> {
+        let build = || Plan::build(model, &self.document, operation).map(Arc::new);
+        let (name, plan) = self
+            .plan
+            .get_or_init(|| (operation.map(str::to_string), build()));
+        if name.as_deref() == operation {
+            plan.clone()
+        } else {
+            build()
+        }
+    }
+}
+
 /// What the guard learnt of an accepted operation.
 #[derive(Debug, Clone)]
 pub struct Assessment {
@@ -72,6 +106,8 @@ pub struct Assessment {
     /// The parsed document (shared with the document cache): the edge
     /// decides the execution path and reads the actual cost with it.
     pub document: Arc<ExecutableDocument>,
+    /// The same, with its actual-cost plan.
+    pub parsed: Arc<Parsed>,
     /// The request's key in the validated-request memory.
     pub validation_key: u128,
     /// This exact request passed full validation before.
@@ -131,9 +167,10 @@ impl Guard {
         })
     }
 
-    /// Remembers that the request with this key passed full validation.
-    pub fn mark_validated(&self, key: u128) {
-        self.validated.insert(key, ());
+    /// Remembers that the request with this key passed full validation,
+    /// and what it measured.
+    pub fn mark_validated(&self, key: u128, measures: &Measures) {
+        self.validated.insert(key, measures.clone());
     }
 
     /// The request's key: query text, operation name and variables.
@@ -166,9 +203,9 @@ impl Guard {
         request: &mut async_graphql::Request,
     ) -> Result<Assessment, Vec<ServerError>> {
         let cached = self.documents.get(request.query.as_str());
-        if let Some(doc) = &cached {
+        if let Some(parsed) = &cached {
             // Passed the raw checks when it was first parsed: same text.
-            request.set_parsed_query(ExecutableDocument::clone(doc));
+            request.set_parsed_query(ExecutableDocument::clone(&parsed.document));
         } else {
             let raw = self.check_raw(&request.query);
             if !raw.is_empty() {
@@ -176,22 +213,31 @@ impl Guard {
             }
         }
         let validation_key = self.validation_key(request);
-        let validated_before = self.validated.contains_key(&validation_key);
-        let variables = request.variables.clone();
-        let operation_name = request.operation_name.clone();
+        let known = self.validated.get(&validation_key);
+        let validated_before = known.is_some();
         let cacheable = cached.is_none() && request.query.len() <= DOCUMENT_CACHE_MAX_BYTES;
         let key: Option<Arc<str>> = cacheable.then(|| Arc::from(request.query.as_str()));
         let parsed = request
             .parsed_query()
             .map_err(|e| vec![with_code(e, ErrorCode::GraphqlParseFailed)])?;
-        let doc = match cached {
-            Some(doc) => doc,
-            None => Arc::new(parsed.clone()),
+        let parsed = match cached {
+            Some(parsed) => parsed,
+            None => Arc::new(Parsed::new(parsed.clone())),
         };
         if let Some(key) = key {
-            self.documents.insert(key, doc.clone());
+            self.documents.insert(key, parsed.clone());
         }
-        let measures = estimate::measure(&doc, operation_name.as_deref(), &variables, &self.model);
+        // The same request (text, operation, variables) measured the same
+        // when it first passed.
+        let measures = match known {
+            Some(measures) => measures,
+            None => estimate::measure(
+                &parsed.document,
+                request.operation_name.as_deref(),
+                &request.variables,
+                &self.model,
+            ),
+        };
         if let Some(name) = &measures.circular_fragment {
             self.count("circular_fragment");
             let err = ServerError::new(format!("fragment `{name}` spreads itself"), None);
@@ -206,7 +252,8 @@ impl Guard {
         Ok(Assessment {
             cost: measures.cost,
             measures,
-            document: doc,
+            document: parsed.document.clone(),
+            parsed,
             validation_key,
             validated_before,
         })

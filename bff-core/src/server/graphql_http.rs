@@ -956,12 +956,10 @@ async fn run_inner(
         super::nulls::restore_root(&mut response, &roots);
         super::nulls::fill_errored_fields(&mut response);
         // What resolved; when the walk cannot tell, nothing is refunded.
-        let actual = crate::cost::actual::of_response(
-            app.guard.model(),
-            &assessment.document,
-            operation.as_deref(),
-            &response,
-        );
+        let actual = assessment
+            .parsed
+            .plan(app.guard.model(), operation.as_deref())
+            .map(|plan| plan.cost(&response));
         ctx.add_cost(actual.unwrap_or(assessment.cost));
         let validation_failed = response.data == Value::Null
             && !response.errors.is_empty()
@@ -971,7 +969,8 @@ async fn run_inner(
                 .iter()
                 .all(|e| e.extensions.as_ref().and_then(|x| x.get("code")).is_none());
         if !validation_failed && !validated_before {
-            app.guard.mark_validated(assessment.validation_key);
+            app.guard
+                .mark_validated(assessment.validation_key, &assessment.measures);
         }
         if validation_failed {
             any_validation_failure = true;
