@@ -63,7 +63,7 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
     },
     time::Duration,
 };
@@ -240,6 +240,11 @@ struct Inner {
     cache: ResponseCache,
     inflight: Mutex<HashMap<String, FlightEntry>>,
     stats: Stats,
+    /// `bff_cache_events_total` handles of this service by event (hit,
+    /// miss, stale, coalesced), registered on first use: a cache lookup is
+    /// on every field that fetches, and `counter!` with labels builds and
+    /// hashes its key on each call.
+    cache_counters: [OnceLock<metrics::Counter>; 4],
 }
 
 /// The resilient HTTP client of one service. Cheap to clone (shared state).
@@ -358,6 +363,7 @@ impl Upstream {
                 policy,
                 inflight: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
+                cache_counters: Default::default(),
             }),
         })
     }
@@ -568,18 +574,22 @@ impl Upstream {
 
     fn cache_event(&self, event: &'static str) {
         let s = &self.inner.stats;
-        Stats::bump(match event {
-            "hit" => &s.cache_hits,
-            "miss" => &s.cache_misses,
-            "stale" => &s.cache_stale,
-            _ => &s.coalesced,
-        });
-        metrics::counter!(
-            names::CACHE_EVENTS_TOTAL,
-            names::LABEL_SERVICE => self.inner.name,
-            names::LABEL_EVENT => event
-        )
-        .increment(1);
+        let (stat, slot) = match event {
+            "hit" => (&s.cache_hits, 0),
+            "miss" => (&s.cache_misses, 1),
+            "stale" => (&s.cache_stale, 2),
+            _ => (&s.coalesced, 3),
+        };
+        Stats::bump(stat);
+        self.inner.cache_counters[slot]
+            .get_or_init(|| {
+                metrics::counter!(
+                    names::CACHE_EVENTS_TOTAL,
+                    names::LABEL_SERVICE => self.inner.name,
+                    names::LABEL_EVENT => event
+                )
+            })
+            .increment(1);
     }
 
     async fn get(
