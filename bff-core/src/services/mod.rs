@@ -29,6 +29,7 @@
 //! to [`Clients`] and `ServicesConfig`, a `BFF_UPSTREAM_<NAME>` entry in
 //! `config::CONTRACT_ENV`, and a loader to [`Loaders`] if it batches.
 
+pub mod batch;
 pub mod inventory;
 pub mod orders;
 pub mod products;
@@ -40,12 +41,13 @@ pub mod tick;
 pub mod upstream;
 pub mod users;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
-
-use self::tick::Tick;
 pub use self::upstream::{BreakerState, ServiceHealth, UpstreamError};
+use self::{
+    batch::{BatchScope, Batcher},
+    tick::Tick,
+};
 use self::{
     inventory::{loader::StockBySku, Inventory},
     orders::{
@@ -286,63 +288,21 @@ impl Services {
     }
 }
 
-/// The batch tasks a request's DataLoaders spawned, aborted when the
-/// request's [`Loaders`] drop: a client that disconnects drops the handler's
-/// future, and with it every fetch it started (a DataLoader batch runs on its
-/// own task, which would otherwise go on fetching for nobody).
-#[derive(Debug, Default)]
-struct BatchTasks(std::sync::Mutex<Vec<tokio::task::AbortHandle>>);
-
-impl BatchTasks {
-    fn push(&self, task: tokio::task::AbortHandle) {
-        let mut tasks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
-    }
-
-    fn abort_all(&self) {
-        for task in self.0.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-            task.abort();
-        }
-    }
-}
-
-/// A DataLoader spawner: the batch waits for the end of the executor poll
-/// that spawned it ([`tick`]), runs inside `span`, and is registered in
-/// `tasks` (aborted if the request goes away).
-fn batch_spawner(
-    span: tracing::Span,
-    tick: Arc<Tick>,
-    tasks: Arc<BatchTasks>,
-) -> impl Fn(futures::future::BoxFuture<'static, ()>) + Send + Sync + 'static {
-    use tracing::Instrument;
-    move |batch| {
-        let tick = tick.clone();
-        let spawned_in = tick.epoch();
-        let task = async move {
-            tick.passed(spawned_in).await;
-            batch.await;
-        };
-        let task = tokio::spawn(task.instrument(span.clone()));
-        tasks.push(task.abort_handle());
-    }
-}
-
-/// The per-request DataLoaders (and the request they carry). Built by
+/// The per-request batch loaders (and the request they carry). Built by
 /// [`Services::loaders`]; resolvers find it in the request data.
 pub struct Loaders {
     ctx: Arc<RequestContext>,
     tick: Arc<Tick>,
-    tasks: Arc<BatchTasks>,
+    scope: Arc<BatchScope>,
     clients: Clients,
-    users_by_id: DataLoader<UsersById>,
-    products_by_id: DataLoader<ProductsById>,
-    orders_by_id: DataLoader<OrdersById>,
-    orders_by_user: DataLoader<OrdersByUser>,
-    reviews_by_product: DataLoader<ReviewsByProduct>,
-    stock_by_sku: DataLoader<StockBySku>,
-    recommendations_by_user: DataLoader<RecommendationsByUser>,
-    shipments_by_order: DataLoader<ShipmentsByOrder>,
+    users_by_id: Batcher<String, UsersById>,
+    products_by_id: Batcher<String, ProductsById>,
+    orders_by_id: Batcher<String, OrdersById>,
+    orders_by_user: Batcher<(String, u32), OrdersByUser>,
+    reviews_by_product: Batcher<(String, u32), ReviewsByProduct>,
+    stock_by_sku: Batcher<String, StockBySku>,
+    recommendations_by_user: Batcher<(String, u32), RecommendationsByUser>,
+    shipments_by_order: Batcher<String, ShipmentsByOrder>,
 }
 
 impl std::fmt::Debug for Loaders {
@@ -357,7 +317,7 @@ impl Drop for Loaders {
     fn drop(&mut self) {
         // Normally every batch has finished (its results were awaited); after
         // a disconnect, this stops the fan-out.
-        self.tasks.abort_all();
+        self.scope.abort_all();
     }
 }
 
@@ -367,79 +327,77 @@ impl Loaders {
         let ctx2 = || Arc::clone(&ctx);
         // Batches run in spawned tasks; they carry the request's span so
         // every upstream call is a child of its GraphQL operation's span.
-        let span = tracing::Span::current();
         let tick = Arc::new(Tick::default());
-        let tasks = Arc::new(BatchTasks::default());
-        let spawn = || batch_spawner(span.clone(), tick.clone(), tasks.clone());
+        let scope = Arc::new(BatchScope::new(tick.clone()));
         Self {
-            users_by_id: DataLoader::new(
+            users_by_id: Batcher::new(
                 UsersById {
                     ctx: ctx2(),
                     users: c.users.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
-            products_by_id: DataLoader::new(
+                users::NAME,
+                scope.clone(),
+            ),
+            products_by_id: Batcher::new(
                 ProductsById {
                     ctx: ctx2(),
                     products: c.products.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
-            orders_by_id: DataLoader::new(
+                products::NAME,
+                scope.clone(),
+            ),
+            orders_by_id: Batcher::new(
                 OrdersById {
                     ctx: ctx2(),
                     orders: c.orders.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
-            orders_by_user: DataLoader::new(
+                orders::NAME,
+                scope.clone(),
+            ),
+            orders_by_user: Batcher::new(
                 OrdersByUser {
                     ctx: ctx2(),
                     orders: c.orders.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
-            reviews_by_product: DataLoader::new(
+                orders::NAME,
+                scope.clone(),
+            ),
+            reviews_by_product: Batcher::new(
                 ReviewsByProduct {
                     ctx: ctx2(),
                     reviews: c.reviews.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
-            stock_by_sku: DataLoader::new(
+                reviews::NAME,
+                scope.clone(),
+            ),
+            stock_by_sku: Batcher::new(
                 StockBySku {
                     ctx: ctx2(),
                     inventory: c.inventory.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
-            recommendations_by_user: DataLoader::new(
+                inventory::NAME,
+                scope.clone(),
+            ),
+            recommendations_by_user: Batcher::new(
                 RecommendationsByUser {
                     ctx: ctx2(),
                     recommendations: c.recommendations.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
-            shipments_by_order: DataLoader::new(
+                recommendations::NAME,
+                scope.clone(),
+            ),
+            shipments_by_order: Batcher::new(
                 ShipmentsByOrder {
                     ctx: ctx2(),
                     shipping: c.shipping.clone(),
                 },
-                spawn(),
-            )
-            .delay(Duration::ZERO),
+                shipping::NAME,
+                scope.clone(),
+            ),
             clients,
             ctx,
             tick,
-            tasks,
+            scope,
         }
     }
 
@@ -460,56 +418,42 @@ impl Loaders {
     }
 
     /// Users by id (`GET /users?ids=`).
-    pub fn users_by_id(&self) -> &DataLoader<UsersById> {
+    pub fn users_by_id(&self) -> &Batcher<String, UsersById> {
         &self.users_by_id
     }
 
     /// Products by id (`GET /products?ids=`).
-    pub fn products_by_id(&self) -> &DataLoader<ProductsById> {
+    pub fn products_by_id(&self) -> &Batcher<String, ProductsById> {
         &self.products_by_id
     }
 
     /// Orders by id (`GET /orders?ids=`).
-    pub fn orders_by_id(&self) -> &DataLoader<OrdersById> {
+    pub fn orders_by_id(&self) -> &Batcher<String, OrdersById> {
         &self.orders_by_id
     }
 
     /// Last orders by `(user id, limit)` (`GET /orders?userIds=&limit=`).
-    pub fn orders_by_user(&self) -> &DataLoader<OrdersByUser> {
+    pub fn orders_by_user(&self) -> &Batcher<(String, u32), OrdersByUser> {
         &self.orders_by_user
     }
 
     /// Last reviews by `(product id, limit)` (`GET /reviews?productIds=&limit=`).
-    pub fn reviews_by_product(&self) -> &DataLoader<ReviewsByProduct> {
+    pub fn reviews_by_product(&self) -> &Batcher<(String, u32), ReviewsByProduct> {
         &self.reviews_by_product
     }
 
     /// Stock by sku (fan-out of `GET /stock/{sku}`).
-    pub fn stock_by_sku(&self) -> &DataLoader<StockBySku> {
+    pub fn stock_by_sku(&self) -> &Batcher<String, StockBySku> {
         &self.stock_by_sku
     }
 
     /// Recommended product ids by `(user id, limit)`.
-    pub fn recommendations_by_user(&self) -> &DataLoader<RecommendationsByUser> {
+    pub fn recommendations_by_user(&self) -> &Batcher<(String, u32), RecommendationsByUser> {
         &self.recommendations_by_user
     }
 
     /// Shipments by order id (`GET /shipments?orderIds=`).
-    pub fn shipments_by_order(&self) -> &DataLoader<ShipmentsByOrder> {
+    pub fn shipments_by_order(&self) -> &Batcher<String, ShipmentsByOrder> {
         &self.shipments_by_order
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn dropping_the_loaders_aborts_their_batches() {
-        let tasks = BatchTasks::default();
-        let task = tokio::spawn(std::future::pending::<()>());
-        tasks.push(task.abort_handle());
-        tasks.abort_all();
-        assert!(task.await.expect_err("aborted").is_cancelled());
     }
 }

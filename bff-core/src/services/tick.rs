@@ -12,10 +12,8 @@
 //! task waits until the epoch has moved past the one it was spawned in
 //! (every key the executor could enqueue in that poll is in), then loads.
 //!
-//! The loaders are built with `.delay(Duration::ZERO)`: without the
-//! `tokio-timer` feature async-graphql's delay is an `async-io` timer, which
-//! completes a zero delay at once (a zero tokio `sleep` would wait for the
-//! next millisecond tick of the timer wheel: 1 ms per nesting level).
+//! [`Batcher`](super::batch::Batcher) spawns each batch through
+//! [`BatchScope`](super::batch::BatchScope), which waits on this tick.
 //!
 //! A batch spawned from outside a `Ticking` executor (a loader calling
 //! another loader, a schema executed directly in a unit test) would never
