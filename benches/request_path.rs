@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 // The allocator the `bff` binary uses (see src/main.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use axum::{body::Body, extract::ConnectInfo, Router};
 use bff_core::{config::Config, context::ClientKind, runtime::Runtime, server};

@@ -20,12 +20,13 @@ use bff_core::{
 };
 use clap::{Parser, Subcommand};
 
-// mimalloc, chosen by measurement (README, "Performance"): the system
-// allocator costs 1.4-2x the gateway CPU per request under load. Under long
-// load with churning caches mimalloc keeps freed memory (RSS grows where
-// the system allocator's stays flat); its v2 line did not change that much.
+// jemalloc, chosen by measurement (README, "Performance" and "Memory"): the
+// system allocator costs 1.4-2x the gateway CPU per request under load;
+// mimalloc is as fast as jemalloc but under long load with churning caches
+// keeps freed memory (RSS grew 25-75 MiB a round where jemalloc's stays
+// flat at its first round's level).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser, Debug)]
 #[command(

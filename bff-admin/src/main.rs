@@ -1,9 +1,8 @@
 //! `bff-admin` alone: the admin client schema on its own listener.
 
-// mimalloc: 8-16 % faster whole requests than the system allocator
-// (`cargo bench --bench request_path`).
+// The allocator the `bff` binary uses (see src/main.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     bff_core::standalone::main(
