@@ -22,9 +22,8 @@ use clap::{Parser, Subcommand};
 
 // jemalloc, chosen by measurement (README, "Performance" and "Memory"): the
 // system allocator costs 1.4-2x the gateway CPU per request under load;
-// mimalloc is as fast as jemalloc but under long load with churning caches
-// keeps freed memory (RSS grew 25-75 MiB a round where jemalloc's stays
-// flat at its first round's level).
+// mimalloc costs the same as jemalloc, and jemalloc holds RSS flat from the
+// first round of a long run and hands pages back when traffic drops.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
