@@ -25,19 +25,6 @@ use async_graphql::{
 
 use super::model::CostModel;
 
-/// The actual cost of `response` to the operation `operation` of `doc`;
-/// `None` when the walk cannot tell (a fragment on another type than the
-/// one it sits in, a field the model does not know): the caller then keeps
-/// the requested cost (no refund).
-pub fn of_response(
-    model: &CostModel,
-    doc: &ExecutableDocument,
-    operation: Option<&str>,
-    response: &Response,
-) -> Option<u64> {
-    Some(Plan::build(model, doc, operation)?.cost(response))
-}
-
 /// What the walk needs of one operation, worked out once per document and
 /// operation (the guard keeps it with the parsed document): at each level,
 /// only the response keys that cost or have costing fields below, with
@@ -271,7 +258,7 @@ mod tests {
         let doc = parse_query(query).unwrap();
         let mut response = Response::new(Value::from_json(data).unwrap());
         response.errors = errors;
-        of_response(&model, &doc, None, &response)
+        Some(Plan::build(&model, &doc, None)?.cost(&response))
     }
 
     fn error_at(path: &[PathSegment]) -> ServerError {

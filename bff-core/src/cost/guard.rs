@@ -103,10 +103,9 @@ pub struct Assessment {
     pub cost: u64,
     /// Everything measured.
     pub measures: Measures,
-    /// The parsed document (shared with the document cache): the edge
-    /// decides the execution path and reads the actual cost with it.
-    pub document: Arc<ExecutableDocument>,
-    /// The same, with its actual-cost plan.
+    /// The parsed document and its actual-cost plan (shared with the
+    /// document cache): the edge decides the execution path and reads the
+    /// actual cost with it.
     pub parsed: Arc<Parsed>,
     /// The request's key in the validated-request memory.
     pub validation_key: u128,
@@ -252,7 +251,6 @@ impl Guard {
         Ok(Assessment {
             cost: measures.cost,
             measures,
-            document: parsed.document.clone(),
             parsed,
             validation_key,
             validated_before,

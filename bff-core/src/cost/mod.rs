@@ -4,7 +4,7 @@
 //! The edge runs, per request: [`FloodLimiter`] (requests per IP, before
 //! parsing) → [`Guard::check`] per operation (raw-text caps, parse once,
 //! memoised limits and static cost) → [`Budgets::charge`] (reserve the
-//! requested cost) → execution → [`actual::of_response`], what really
+//! requested cost) → execution → [`actual::Plan::cost`], what really
 //! resolved, read off the response → [`Budgets::refund`] of `requested − actual` →
 //! `extensions.cost` and `X-RateLimit-*` headers.
 //!

@@ -827,7 +827,7 @@ async fn run_inner(
         let wanted = request.operation_name.clone();
         let mut authorized = false;
         let (op_type, roots) =
-            match super::selected_operation(&assessment.document, wanted.as_deref()) {
+            match super::selected_operation(&assessment.parsed.document, wanted.as_deref()) {
                 Some((name, op)) => {
                     let span = tracing::Span::current();
                     span.record("graphql.operation.type", op.ty.to_string());
@@ -845,7 +845,7 @@ async fn run_inner(
                     authorized = app.schema.fast.as_ref().is_some_and(|fast| {
                         fast.rules.allow_operation(
                             app.guard.model(),
-                            &assessment.document,
+                            &assessment.parsed.document,
                             op,
                             caller.identity.as_ref(),
                         )
