@@ -9,8 +9,10 @@
 # twice), zeroes the counters, sends N more, and prints the gateway's
 # instructions per request. Requests carry one of 200 tokens in rotation;
 # the product page rotates over products. Cache lifetimes are raised to an
-# hour because callgrind runs ~50x slower than native: at native speed the
-# same entries would still be fresh.
+# hour (the gateway's default TTL, and the products service's max-age,
+# which overrides it) because callgrind runs ~50x slower than native: at
+# native speed the same entries would still be fresh, and a profile of
+# entries expiring mid-run shows re-parsing that a native run amortises.
 #
 # Usage: scripts/callgrind.sh [product|dashboard|home] [N]   (defaults dashboard, 300)
 #   CALLGRIND_OUT=DIR keeps the profile (callgrind_annotate DIR/callgrind.out.*)
@@ -31,7 +33,7 @@ OUT="${CALLGRIND_OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
 # shellcheck source=scripts/lib/demo.sh
 source scripts/lib/demo.sh
-start_demo_services
+DEMO_ARGS="--products-max-age 3600" start_demo_services
 for s in "${SERVICES[@]}"; do export "BFF_SERVICES__${s^^}__CACHE_TTL=1h"; done
 WEB=$(free_port); MOBILE=$(free_port); ADMIN=$(free_port)
 export BFF_WEB_ADDR=127.0.0.1:$WEB BFF_MOBILE_ADDR=127.0.0.1:$MOBILE BFF_ADMIN_ADDR=127.0.0.1:$ADMIN

@@ -23,6 +23,7 @@ pub mod routes;
 use std::{collections::HashMap, convert::Infallible, net::SocketAddr, sync::Arc};
 
 use axum::{
+    http::HeaderValue,
     routing::{get, put},
     Router,
 };
@@ -107,6 +108,8 @@ pub struct Instance {
     pub data: Arc<Dataset>,
     /// This instance's faults and counters.
     pub control: Control,
+    /// The `Cache-Control` of cacheable answers (products: `max-age=60`).
+    pub cache_control: HeaderValue,
 }
 
 /// The routes of one service, with `/health` and `/_control/*`.
@@ -155,6 +158,9 @@ pub struct DemoOptions {
     pub instances: HashMap<ServiceName, usize>,
     /// Data seed.
     pub seed: u64,
+    /// `max-age` of products answers, in seconds (the contract's 60; the
+    /// profiling script raises it: under valgrind a run outlasts a minute).
+    pub products_max_age: u32,
 }
 
 impl Default for DemoOptions {
@@ -164,6 +170,7 @@ impl Default for DemoOptions {
             host: std::net::IpAddr::from([127, 0, 0, 1]),
             instances: HashMap::new(),
             seed: DEFAULT_SEED,
+            products_max_age: 60,
         }
     }
 }
@@ -207,6 +214,8 @@ impl DemoServices {
         let (stop, stop_rx) = watch::channel(false);
         let mut running = Vec::new();
         let mut extra_port = options.base_port.saturating_add(10);
+        let cache_control = HeaderValue::from_str(&format!("max-age={}", options.products_max_age))
+            .map_err(std::io::Error::other)?;
         for name in ServiceName::ALL {
             let count = options.instances.get(&name).copied().unwrap_or(1).max(1);
             for i in 0..count {
@@ -223,6 +232,7 @@ impl DemoServices {
                 let instance = Arc::new(Instance {
                     data: data.clone(),
                     control: Control::default(),
+                    cache_control: cache_control.clone(),
                 });
                 let task = tokio::spawn(serve(
                     listener,

@@ -23,6 +23,9 @@ struct Cli {
     /// Instances of a service, e.g. `--instances products=3` (repeatable).
     #[arg(long = "instances", value_parser = parse_instances)]
     instances: Vec<(ServiceName, usize)>,
+    /// `Cache-Control: max-age` of products answers, in seconds.
+    #[arg(long, default_value_t = 60)]
+    products_max_age: u32,
 }
 
 fn parse_instances(s: &str) -> Result<(ServiceName, usize), String> {
@@ -48,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         host: cli.host,
         instances: cli.instances.into_iter().collect::<HashMap<_, _>>(),
         seed: cli.seed,
+        products_max_age: cli.products_max_age,
     };
     let demo = DemoServices::start_with(options).await?;
     for name in ServiceName::ALL {

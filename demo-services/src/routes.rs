@@ -114,47 +114,51 @@ pub async fn users(State(s): Shared, Query(p): Params) -> Response {
 
 // ---- products ----
 
-fn cacheable(mut resp: Response) -> Response {
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=60"),
-    );
+fn cacheable(s: &Instance, mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, s.cache_control.clone());
     resp
 }
 
 /// `GET /products/{id}`.
 pub async fn product(State(s): Shared, Path(id): Path<String>) -> Response {
-    cacheable(match s.data.product(&id) {
-        Some(p) => Json(p.as_ref()).into_response(),
-        None => not_found("product", &id),
-    })
+    cacheable(
+        &s,
+        match s.data.product(&id) {
+            Some(p) => Json(p.as_ref()).into_response(),
+            None => not_found("product", &id),
+        },
+    )
 }
 
 /// `GET /products?ids=` or `GET /products?category=&limit=&offset=`.
 pub async fn products(State(s): Shared, Query(p): Params) -> Response {
-    cacheable(match id_list(&p, "ids") {
-        Err(r) => r,
-        Ok(Some(ids)) => {
-            let found: Vec<_> = ids.iter().filter_map(|id| s.data.product(id)).collect();
-            Json(found).into_response()
-        }
-        Ok(None) => {
-            let (limit, offset) = match (limit(&p), number(&p, "offset", 0)) {
-                (Ok(l), Ok(o)) => (l, o),
-                (Err(r), _) | (_, Err(r)) => return r,
-            };
-            let category = p.get("category").filter(|c| !c.is_empty());
-            let page: Vec<_> = s
-                .data
-                .products
-                .iter()
-                .filter(|prod| category.is_none_or(|c| &prod.category == c))
-                .skip(offset)
-                .take(limit)
-                .collect();
-            Json(page).into_response()
-        }
-    })
+    cacheable(
+        &s,
+        match id_list(&p, "ids") {
+            Err(r) => r,
+            Ok(Some(ids)) => {
+                let found: Vec<_> = ids.iter().filter_map(|id| s.data.product(id)).collect();
+                Json(found).into_response()
+            }
+            Ok(None) => {
+                let (limit, offset) = match (limit(&p), number(&p, "offset", 0)) {
+                    (Ok(l), Ok(o)) => (l, o),
+                    (Err(r), _) | (_, Err(r)) => return r,
+                };
+                let category = p.get("category").filter(|c| !c.is_empty());
+                let page: Vec<_> = s
+                    .data
+                    .products
+                    .iter()
+                    .filter(|prod| category.is_none_or(|c| &prod.category == c))
+                    .skip(offset)
+                    .take(limit)
+                    .collect();
+                Json(page).into_response()
+            }
+        },
+    )
 }
 
 // ---- orders ----

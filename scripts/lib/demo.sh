@@ -26,7 +26,7 @@ for base in range(17001, 60000, 10):
     if ok: print(base); break
 PY
 )
-  "$BIN/demo-services" --base-port "$BASE" >"$WORK/demo.log" 2>&1 &
+  "$BIN/demo-services" --base-port "$BASE" ${DEMO_ARGS:-} >"$WORK/demo.log" 2>&1 &
   PIDS+=($!)
   local i
   for i in "${!SERVICES[@]}"; do
