@@ -1,16 +1,19 @@
 //! Per-request batching: every key a request's resolvers ask one loader for
 //! during one executor poll goes out in one [`Loader::load`] call.
 //!
-//! The loaders themselves implement async-graphql's [`Loader`] trait (the
-//! shape every async-graphql user knows); [`Batcher`] replaces its
-//! `DataLoader`, which a callgrind profile of the web dashboard showed doing
-//! far more work than batching needs: per load a SipHash of the key into a
-//! per-request set, a map of senders keyed by a request id, a boxed batch
-//! future, and a second hash map built to answer each caller. Here a batch
-//! is one `Vec` of keys and one `Vec` of waiters behind a mutex; the loaded
-//! map is shared by every waiter through an `Arc` (values are cheap clones:
-//! `Arc`s of upstream answers), and keys are de-duplicated once per batch
-//! with foldhash.
+//! The loaders implement [`Loader`], the shape of async-graphql's
+//! `dataloader::Loader` (the one every async-graphql user knows) except
+//! that the answer is a foldhash map: async-graphql's trait returns a std
+//! `HashMap`, whose SipHash was 1 % of a dashboard request's instructions
+//! in callgrind, for maps of a handful of ids. [`Batcher`] replaces its
+//! `DataLoader`, which the same profile showed doing far more work than
+//! batching needs: per load a SipHash of the key into a per-request set, a
+//! map of senders keyed by a request id, a boxed batch future, and a second
+//! hash map built to answer each caller. Here a batch is one `Vec` of keys
+//! and one `Vec` of waiters behind a mutex; the loaded map is shared by
+//! every waiter through an `Arc` (values are cheap clones: `Arc`s of
+//! upstream answers), and keys are de-duplicated once per batch with
+//! foldhash.
 //!
 //! When a batch closes is [`tick`](super::tick)'s business: the first key
 //! of a batch spawns its task, which waits until the request's executor
@@ -24,19 +27,35 @@
 //! [`UpstreamError::Unreachable`] rather than waiting forever.
 
 use std::{
-    collections::HashMap,
     future::Future,
     hash::Hash,
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use async_graphql::dataloader::Loader;
 use tokio::{sync::oneshot, task::AbortHandle};
 
 use super::{support::LoadError, tick::Tick, upstream::UpstreamError};
+use crate::FastMap;
+
+/// What a loader answers a batch of keys with: the value of every key the
+/// service knows (unknown keys are absent).
+pub type LoadedMap<K, V> = FastMap<K, V>;
+
+/// Loads many keys of one kind in one go: what a service module implements
+/// for [`Batcher`] to batch.
+pub trait Loader<K: Send + Sync + Hash + Eq + Clone + 'static>: Send + Sync + 'static {
+    /// What one key loads to (cloned for every waiter: keep it an `Arc`).
+    type Value: Send + Sync + Clone + 'static;
+
+    /// The values of `keys` (de-duplicated, in no particular order).
+    fn load(
+        &self,
+        keys: &[K],
+    ) -> impl Future<Output = Result<LoadedMap<K, Self::Value>, LoadError>> + Send;
+}
 
 /// What one batch answers every key it carried with.
-type Loaded<K, V> = Result<Arc<HashMap<K, V>>, LoadError>;
+type Loaded<K, V> = Result<Arc<LoadedMap<K, V>>, LoadError>;
 
 /// Where a request's batch tasks run: after its executor's poll ends
 /// ([`Tick`]), inside its span, and registered for abort.
@@ -107,7 +126,7 @@ pub struct Batcher<K: Send + Sync + Hash + Eq + Clone + 'static, L: Loader<K>> {
 impl<K, L> Batcher<K, L>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
-    L: Loader<K, Error = LoadError>,
+    L: Loader<K>,
 {
     /// A batcher of `loader` (calls to `service`) running its batches in
     /// `scope`.
@@ -138,7 +157,7 @@ where
     pub async fn load_many(
         &self,
         keys: impl IntoIterator<Item = K>,
-    ) -> Result<Arc<HashMap<K, L::Value>>, LoadError> {
+    ) -> Result<Arc<LoadedMap<K, L::Value>>, LoadError> {
         let mut keys = keys.into_iter().peekable();
         if keys.peek().is_none() {
             return Ok(Arc::default());
@@ -178,7 +197,7 @@ where
 impl<K, L> OpenBatch<K, L>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
-    L: Loader<K, Error = LoadError>,
+    L: Loader<K>,
 {
     async fn run(mut self) {
         if let Some(shared) = self.0.take() {
@@ -204,7 +223,7 @@ where
 impl<K, L> Shared<K, L>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
-    L: Loader<K, Error = LoadError>,
+    L: Loader<K>,
 {
     /// Loads the collected batch and answers every waiter.
     async fn run(&self) {
@@ -254,9 +273,8 @@ mod tests {
 
     impl Loader<String> for Lengths {
         type Value = usize;
-        type Error = LoadError;
 
-        async fn load(&self, keys: &[String]) -> Result<HashMap<String, usize>, LoadError> {
+        async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, usize>, LoadError> {
             self.counts.calls.fetch_add(1, Ordering::SeqCst);
             self.counts.keys.fetch_add(keys.len(), Ordering::SeqCst);
             if self.fail {

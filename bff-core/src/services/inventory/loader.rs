@@ -1,21 +1,20 @@
 //! Per-request loader of stock by sku: fan-out, since the service has no
 //! batch route.
 
-use std::{collections::HashMap, sync::Arc};
-
-use async_graphql::dataloader::Loader;
+use std::sync::Arc;
 
 use super::{model::Stock, Inventory};
 use crate::{
     context::RequestContext,
     services::{
+        batch::{LoadedMap, Loader},
         support::{fan_out, LoadError},
         upstream::Fetched,
     },
 };
 
 /// Loads stock for many skus: the keys (already de-duplicated by the
-/// DataLoader) are fetched with single `GET /stock/{sku}` calls, at most 8
+/// batcher) are fetched with single `GET /stock/{sku}` calls, at most 8
 /// in flight, each cached and coalesced on its own. Each key keeps its own
 /// result, so one broken sku does not null the others; unknown skus are
 /// absent from the answer.
@@ -28,9 +27,8 @@ pub struct StockBySku {
 
 impl Loader<String> for StockBySku {
     type Value = Result<Fetched<Arc<Stock>>, LoadError>;
-    type Error = LoadError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
         let results = fan_out(keys, |sku: String| async move {
             self.inventory.stock(&self.ctx, &sku).await
         })

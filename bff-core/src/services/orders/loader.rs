@@ -1,16 +1,16 @@
 //! Per-request batch loaders of orders: by id, and by user.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
-
-use async_graphql::dataloader::Loader;
+use std::{collections::BTreeMap, sync::Arc};
 
 use super::{model::Order, Orders};
 use crate::{
     context::RequestContext,
-    services::{support::LoadError, upstream::Fetched},
+    services::{
+        batch::{LoadedMap, Loader},
+        support::LoadError,
+        upstream::Fetched,
+    },
+    FastMap,
 };
 
 /// Loads orders by id with `GET /orders?ids=` (100 ids a call).
@@ -23,9 +23,8 @@ pub struct OrdersById {
 
 impl Loader<String> for OrdersById {
     type Value = Fetched<Arc<Order>>;
-    type Error = LoadError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
         let fetched = self
             .orders
             .by_ids(&self.ctx, keys)
@@ -52,12 +51,11 @@ pub struct OrdersByUser {
 
 impl Loader<(String, u32)> for OrdersByUser {
     type Value = Fetched<Arc<Vec<Arc<Order>>>>;
-    type Error = LoadError;
 
     async fn load(
         &self,
         keys: &[(String, u32)],
-    ) -> Result<HashMap<(String, u32), Self::Value>, Self::Error> {
+    ) -> Result<LoadedMap<(String, u32), Self::Value>, LoadError> {
         let mut by_limit: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         for (user, limit) in keys {
             by_limit.entry(*limit).or_default().push(user.clone());
@@ -69,12 +67,12 @@ impl Loader<(String, u32)> for OrdersByUser {
         let results = futures::future::try_join_all(calls)
             .await
             .map_err(Arc::new)?;
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut out = LoadedMap::with_capacity_and_hasher(keys.len(), Default::default());
         for (limit, users, fetched) in results {
-            let mut per_user: HashMap<String, Vec<Arc<Order>>> =
-                users.iter().map(|u| (u.clone(), Vec::new())).collect();
+            let mut per_user: FastMap<&str, Vec<Arc<Order>>> =
+                users.iter().map(|u| (u.as_str(), Vec::new())).collect();
             for order in fetched.value {
-                if let Some(list) = per_user.get_mut(&order.user_id) {
+                if let Some(list) = per_user.get_mut(order.user_id.as_str()) {
                     if list.len() < limit as usize {
                         list.push(order);
                     }
@@ -85,7 +83,7 @@ impl Loader<(String, u32)> for OrdersByUser {
                 // batch answer interleaves users.
                 list.sort_by_key(|item| std::cmp::Reverse(item.created_at));
                 out.insert(
-                    (user, limit),
+                    (user.to_string(), limit),
                     Fetched {
                         value: Arc::new(list),
                         stale: fetched.stale,

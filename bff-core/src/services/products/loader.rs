@@ -1,13 +1,15 @@
 //! Per-request batch loader of products by id.
 
-use std::{collections::HashMap, sync::Arc};
-
-use async_graphql::dataloader::Loader;
+use std::sync::Arc;
 
 use super::{model::Product, Products};
 use crate::{
     context::RequestContext,
-    services::{support::LoadError, upstream::Fetched},
+    services::{
+        batch::{LoadedMap, Loader},
+        support::LoadError,
+        upstream::Fetched,
+    },
 };
 
 /// Loads products by id with `GET /products?ids=` (100 ids a call).
@@ -20,9 +22,8 @@ pub struct ProductsById {
 
 impl Loader<String> for ProductsById {
     type Value = Fetched<Arc<Product>>;
-    type Error = LoadError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
         let fetched = self
             .products
             .by_ids(&self.ctx, keys)

@@ -1,14 +1,13 @@
 //! Per-request loader of recommendations by user: fan-out, since the
 //! service has no batch route.
 
-use std::{collections::HashMap, sync::Arc};
-
-use async_graphql::dataloader::Loader;
+use std::sync::Arc;
 
 use super::Recommendations;
 use crate::{
     context::RequestContext,
     services::{
+        batch::{LoadedMap, Loader},
         support::{fan_out, LoadError},
         upstream::Fetched,
     },
@@ -25,12 +24,11 @@ pub struct RecommendationsByUser {
 
 impl Loader<(String, u32)> for RecommendationsByUser {
     type Value = Result<Fetched<Arc<Vec<String>>>, LoadError>;
-    type Error = LoadError;
 
     async fn load(
         &self,
         keys: &[(String, u32)],
-    ) -> Result<HashMap<(String, u32), Self::Value>, Self::Error> {
+    ) -> Result<LoadedMap<(String, u32), Self::Value>, LoadError> {
         let results = fan_out(keys, |(user, limit): (String, u32)| async move {
             self.recommendations.for_user(&self.ctx, &user, limit).await
         })

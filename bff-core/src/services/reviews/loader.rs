@@ -1,19 +1,16 @@
 //! Per-request batch loader of reviews by product.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
-
-use async_graphql::dataloader::Loader;
+use std::{collections::BTreeMap, sync::Arc};
 
 use super::{model::Review, Reviews};
 use crate::{
     context::RequestContext,
     services::{
+        batch::{LoadedMap, Loader},
         support::LoadError,
         upstream::{Fetched, UpstreamError},
     },
+    FastMap,
 };
 
 /// Loads "the last `limit` reviews of product `id`" for many products at
@@ -28,12 +25,11 @@ pub struct ReviewsByProduct {
 
 impl Loader<(String, u32)> for ReviewsByProduct {
     type Value = Fetched<Arc<Vec<Arc<Review>>>>;
-    type Error = LoadError;
 
     async fn load(
         &self,
         keys: &[(String, u32)],
-    ) -> Result<HashMap<(String, u32), Self::Value>, Self::Error> {
+    ) -> Result<LoadedMap<(String, u32), Self::Value>, LoadError> {
         let mut by_limit: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         for (product, limit) in keys {
             by_limit.entry(*limit).or_default().push(product.clone());
@@ -48,12 +44,12 @@ impl Loader<(String, u32)> for ReviewsByProduct {
         let results = futures::future::try_join_all(calls)
             .await
             .map_err(Arc::new)?;
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut out = LoadedMap::with_capacity_and_hasher(keys.len(), Default::default());
         for (limit, products, fetched) in results {
-            let mut per_product: HashMap<String, Vec<Arc<Review>>> =
-                products.iter().map(|p| (p.clone(), Vec::new())).collect();
+            let mut per_product: FastMap<&str, Vec<Arc<Review>>> =
+                products.iter().map(|p| (p.as_str(), Vec::new())).collect();
             for review in fetched.value {
-                if let Some(list) = per_product.get_mut(&review.product_id) {
+                if let Some(list) = per_product.get_mut(review.product_id.as_str()) {
                     if list.len() < limit as usize {
                         list.push(review);
                     }
@@ -62,7 +58,7 @@ impl Loader<(String, u32)> for ReviewsByProduct {
             for (product, mut list) in per_product {
                 list.sort_by_key(|item| std::cmp::Reverse(item.created_at));
                 out.insert(
-                    (product, limit),
+                    (product.to_string(), limit),
                     Fetched {
                         value: Arc::new(list),
                         stale: fetched.stale,

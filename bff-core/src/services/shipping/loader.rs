@@ -1,13 +1,15 @@
 //! Per-request batch loader of shipments by order id.
 
-use std::{collections::HashMap, sync::Arc};
-
-use async_graphql::dataloader::Loader;
+use std::sync::Arc;
 
 use super::{model::Shipment, Shipping};
 use crate::{
     context::RequestContext,
-    services::{support::LoadError, upstream::Fetched},
+    services::{
+        batch::{LoadedMap, Loader},
+        support::LoadError,
+        upstream::Fetched,
+    },
 };
 
 /// Loads shipments by order id with `GET /shipments?orderIds=` (100 ids a
@@ -21,9 +23,8 @@ pub struct ShipmentsByOrder {
 
 impl Loader<String> for ShipmentsByOrder {
     type Value = Fetched<Arc<Shipment>>;
-    type Error = LoadError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
         let fetched = self
             .shipping
             .by_order_ids(&self.ctx, keys)

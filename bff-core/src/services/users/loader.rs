@@ -1,13 +1,15 @@
 //! Per-request batch loader of users by id.
 
-use std::{collections::HashMap, sync::Arc};
-
-use async_graphql::dataloader::Loader;
+use std::sync::Arc;
 
 use super::{model::User, Users};
 use crate::{
     context::RequestContext,
-    services::{support::LoadError, upstream::Fetched},
+    services::{
+        batch::{LoadedMap, Loader},
+        support::LoadError,
+        upstream::Fetched,
+    },
 };
 
 /// Loads users by id with `GET /users?ids=` (100 ids a call), carrying the
@@ -21,9 +23,8 @@ pub struct UsersById {
 
 impl Loader<String> for UsersById {
     type Value = Fetched<Arc<User>>;
-    type Error = LoadError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
         let fetched = self.users.by_ids(&self.ctx, keys).await.map_err(Arc::new)?;
         let stale = fetched.stale;
         Ok(fetched
