@@ -843,12 +843,16 @@ async fn run_inner(
                     }
                     // Can it run without per-field auth checks?
                     authorized = app.schema.fast.as_ref().is_some_and(|fast| {
-                        fast.rules.allow_operation(
-                            app.guard.model(),
-                            &assessment.parsed.document,
-                            op,
-                            caller.identity.as_ref(),
-                        )
+                        let identity = caller.identity.as_ref();
+                        let parsed = &assessment.parsed;
+                        parsed.authorized(wanted.as_deref(), identity, || {
+                            fast.rules.allow_operation(
+                                app.guard.model(),
+                                &parsed.document,
+                                op,
+                                identity,
+                            )
+                        })
                     });
                     (Some(op.ty), app.schema.root_fields(op))
                 }
