@@ -8,7 +8,7 @@ use async_graphql::Context;
 use futures::{stream, StreamExt, TryStreamExt};
 
 use super::{
-    upstream::{encode, Fetched, UpstreamError},
+    upstream::{encode_into, Fetched, UpstreamError},
     Loaders,
 };
 use crate::errors::ErrorCode;
@@ -34,11 +34,14 @@ pub fn id_chunks(ids: &[String]) -> Vec<String> {
     ids.dedup();
     ids.chunks(MAX_IDS_PER_CALL)
         .map(|chunk| {
-            chunk
-                .iter()
-                .map(|id| encode(id))
-                .collect::<Vec<_>>()
-                .join(",")
+            let mut joined = String::with_capacity(chunk.iter().map(|id| id.len() + 1).sum());
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    joined.push(',');
+                }
+                encode_into(&mut joined, id);
+            }
+            joined
         })
         .collect()
 }

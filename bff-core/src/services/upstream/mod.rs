@@ -275,17 +275,27 @@ fn display_url(base: &str) -> Option<String> {
 /// the route (`../_control/reset`) or add query parameters.
 pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
+    encode_into(&mut out, value);
+    out
+}
+
+/// [`encode`], appended to `out` (no allocation of its own: batch routes
+/// encode every id of a call into one string).
+pub fn encode_into(out: &mut String, value: &str) {
+    if value == "." || value == ".." {
+        out.push_str(if value == "." { "%2E" } else { "%2E%2E" });
+        return;
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
+            out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
         }
     }
-    if out == "." || out == ".." {
-        return out.replace('.', "%2E");
-    }
-    out
 }
 
 impl Upstream {
