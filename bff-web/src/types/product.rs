@@ -62,7 +62,7 @@ impl Product {
     ) -> Result<Option<Vec<Review>>> {
         let n = page(first, REVIEW_WINDOW);
         let list = reviews::resolve::by_product(ctx, &self.0.id, REVIEW_WINDOW).await?;
-        Ok(Some(list.into_iter().take(n).map(Review).collect()))
+        Ok(Some(list.iter().take(n).cloned().map(Review).collect()))
     }
 
     /// Mean rating of the recent reviews; `null` when there are none.

@@ -19,20 +19,18 @@ pub async fn by_product(
     ctx: &Context<'_>,
     product_id: &str,
     limit: i32,
-) -> Result<Vec<Arc<Review>>> {
+) -> Result<Arc<Vec<Arc<Review>>>> {
     let l = loaders(ctx)?;
     let limit = clamp(limit, MAX_PAGE);
     if limit == 0 {
-        return Ok(Vec::new());
+        return Ok(Arc::default());
     }
     let found = l
         .reviews_by_product()
         .load_one((product_id.to_string(), limit))
         .await
         .map_err(|e| gql(&e))?;
-    Ok(found
-        .map(|f| take(ctx, l, f).as_ref().clone())
-        .unwrap_or_default())
+    Ok(found.map(|f| take(ctx, l, f)).unwrap_or_default())
 }
 
 /// Adds a review by the caller. The rating must be 1 to 5 (checked here, so
