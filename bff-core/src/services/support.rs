@@ -67,20 +67,40 @@ where
 
 /// Runs `call` for each key with at most [`FAN_OUT_CONCURRENCY`] in flight,
 /// keeping each key's own result (one failing key does not fail the others).
-pub async fn fan_out<K, T, F, Fut>(keys: &[K], call: F) -> Vec<(K, Result<T, UpstreamError>)>
+/// `now` answers a key at once when it can (a fresh cache hit): only the
+/// keys it cannot answer become calls.
+pub async fn fan_out<K, T, N, F, Fut>(
+    keys: &[K],
+    now: N,
+    call: F,
+) -> Vec<(K, Result<T, UpstreamError>)>
 where
     K: Clone,
+    N: Fn(&K) -> Option<Result<T, UpstreamError>>,
     F: Fn(K) -> Fut,
     Fut: Future<Output = Result<T, UpstreamError>>,
 {
-    stream::iter(keys.iter().cloned())
+    let mut answered = Vec::with_capacity(keys.len());
+    let mut pending = Vec::new();
+    for key in keys {
+        match now(key) {
+            Some(result) => answered.push((key.clone(), result)),
+            None => pending.push(key.clone()),
+        }
+    }
+    if pending.is_empty() {
+        return answered;
+    }
+    let called: Vec<_> = stream::iter(pending)
         .map(|key| {
             let fut = call(key.clone());
             async move { (key, fut.await) }
         })
         .buffer_unordered(FAN_OUT_CONCURRENCY)
         .collect()
-        .await
+        .await;
+    answered.extend(called);
+    answered
 }
 
 /// Like [`fan_out`] but fails on the first error (all keys fail together).
@@ -145,5 +165,38 @@ mod tests {
         assert!(chunks[0].starts_with("p0,p1,p10,"));
         assert_eq!(id_chunks(&["a,b".to_string()]), vec!["a%2Cb".to_string()]);
         assert!(id_chunks(&[]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_calls_only_the_keys_it_cannot_answer_at_once() {
+        let called = std::sync::Mutex::new(Vec::new());
+        let keys: Vec<u32> = (1..=6).collect();
+        let mut results = fan_out(
+            &keys,
+            |k: &u32| k.is_multiple_of(2).then(|| Ok(k * 10)),
+            |k: u32| {
+                called.lock().unwrap_or_else(|p| p.into_inner()).push(k);
+                async move {
+                    if k == 5 {
+                        Err(UpstreamError::Timeout { service: "s" })
+                    } else {
+                        Ok(k * 100)
+                    }
+                }
+            },
+        )
+        .await;
+        results.sort_by_key(|(k, _)| *k);
+        let mut called = called.into_inner().unwrap_or_default();
+        called.sort_unstable();
+        assert_eq!(called, vec![1, 3, 5]);
+        let values: Vec<Option<u32>> = results
+            .iter()
+            .map(|(_, r)| r.as_ref().ok().copied())
+            .collect();
+        assert_eq!(
+            values,
+            vec![Some(100), Some(20), Some(300), Some(40), None, Some(60)]
+        );
     }
 }

@@ -29,24 +29,20 @@ impl Loader<String> for StockBySku {
     type Value = Result<Fetched<Arc<Stock>>, LoadError>;
 
     async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
-        let results = fan_out(keys, |sku: String| async move {
-            self.inventory.stock(&self.ctx, &sku).await
-        })
+        let results = fan_out(
+            keys,
+            |sku: &String| self.inventory.stock_cached(&self.ctx, sku),
+            |sku: String| async move { self.inventory.stock(&self.ctx, &sku).await },
+        )
         .await;
         Ok(results
             .into_iter()
             .filter_map(|(sku, result)| match result {
                 Ok(fetched) => {
                     let stale = fetched.stale;
-                    fetched.value.map(|stock| {
-                        (
-                            sku,
-                            Ok(Fetched {
-                                value: Arc::new(stock),
-                                stale,
-                            }),
-                        )
-                    })
+                    fetched
+                        .value
+                        .map(|value| (sku, Ok(Fetched { value, stale })))
                 }
                 Err(err) => Some((sku, Err(Arc::new(err)))),
             })

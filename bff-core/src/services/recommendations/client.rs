@@ -17,15 +17,39 @@ impl Recommendations {
     ) -> Result<Fetched<Vec<String>>, UpstreamError> {
         let fetched = self
             .upstream
-            .get_json_opt::<Recommendation>(
-                ctx,
-                &format!("/recommendations/{}?limit={limit}", encode(user_id)),
-            )
+            .get_json_opt::<Recommendation>(ctx, &path(user_id, limit))
             .await?;
-        Ok(fetched.map(|r| {
-            r.as_ref().as_ref().map_or_else(Vec::new, |r| {
-                r.product_ids.iter().take(limit as usize).cloned().collect()
-            })
-        }))
+        Ok(fetched.map(|r| product_ids(&r, limit)))
     }
+
+    /// [`Self::for_user`] when a fresh cached answer has it, without going
+    /// async; `None` otherwise.
+    pub fn for_user_cached(
+        &self,
+        ctx: &RequestContext,
+        user_id: &str,
+        limit: u32,
+    ) -> Option<Result<Fetched<Vec<String>>, UpstreamError>> {
+        let fetched =
+            self.upstream
+                .get_decoded_fresh(ctx, &path(user_id, limit), |status, body| {
+                    if status == 404 {
+                        Ok(None)
+                    } else {
+                        self.upstream.parse::<Recommendation>(body).map(Some)
+                    }
+                })?;
+        Some(fetched.map(|f| f.map(|r| product_ids(&r, limit))))
+    }
+}
+
+fn path(user_id: &str, limit: u32) -> String {
+    format!("/recommendations/{}?limit={limit}", encode(user_id))
+}
+
+/// At most `limit` ids of an answer (none for an unknown user).
+fn product_ids(answer: &Option<Recommendation>, limit: u32) -> Vec<String> {
+    answer.as_ref().map_or_else(Vec::new, |r| {
+        r.product_ids.iter().take(limit as usize).cloned().collect()
+    })
 }

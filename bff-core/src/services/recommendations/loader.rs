@@ -29,9 +29,16 @@ impl Loader<(String, u32)> for RecommendationsByUser {
         &self,
         keys: &[(String, u32)],
     ) -> Result<LoadedMap<(String, u32), Self::Value>, LoadError> {
-        let results = fan_out(keys, |(user, limit): (String, u32)| async move {
-            self.recommendations.for_user(&self.ctx, &user, limit).await
-        })
+        let results = fan_out(
+            keys,
+            |(user, limit): &(String, u32)| {
+                self.recommendations
+                    .for_user_cached(&self.ctx, user, *limit)
+            },
+            |(user, limit): (String, u32)| async move {
+                self.recommendations.for_user(&self.ctx, &user, limit).await
+            },
+        )
         .await;
         Ok(results
             .into_iter()

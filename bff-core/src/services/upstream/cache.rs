@@ -177,7 +177,7 @@ impl ResponseCache {
 
     /// The entry under `key`, fresh or stale; an entry past its stale
     /// window is dropped and not returned.
-    pub async fn get(&self, key: &str) -> Option<Arc<Entry>> {
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
         let entry = self.store.get(key)?;
         if entry.usable_stale() {
             return Some(entry);
@@ -189,7 +189,7 @@ impl ResponseCache {
     }
 
     /// Stores an answer.
-    pub async fn insert(&self, key: String, entry: Entry) {
+    pub fn insert(&self, key: String, entry: Entry) {
         self.store.insert(key, Arc::new(entry));
     }
 
@@ -308,12 +308,29 @@ mod tests {
             c.insert(
                 k.into(),
                 Entry::new(Bytes::new(), Duration::from_secs(60), Duration::ZERO),
-            )
-            .await;
+            );
         }
         c.invalidate_where(|k| k == "a");
-        assert!(c.get("a").await.is_none());
+        assert!(c.get("a").is_none());
         assert_eq!(c.clear().await, 2);
-        assert!(c.get("b").await.is_none());
+        assert!(c.get("b").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_past_its_stale_window_is_gone() {
+        let c = ResponseCache::new(10);
+        let entry = || Entry::new(Bytes::new(), Duration::from_secs(1), Duration::from_secs(5));
+        c.insert("k".into(), entry());
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let stale = c.get("k").expect("kept for stale-if-error");
+        assert!(!stale.is_fresh());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(c.get("k").is_none());
+        assert_eq!(c.len(), 0, "dropped when found expired");
+        // A bounded store: far more keys than entries keeps it at the bound.
+        for i in 0..1_000 {
+            c.insert(format!("k{i}"), entry());
+        }
+        assert!(c.len() <= 10, "{} entries", c.len());
     }
 }

@@ -512,6 +512,34 @@ impl Upstream {
         })
     }
 
+    /// A fresh cached answer to `GET path`, decoded as [`Self::get_decoded`]
+    /// would, without going async; `None` when there is none (not cached,
+    /// past its TTL, or not cacheable) and the caller takes the async path.
+    /// Fan-outs try every key this way first: a warm fan-out builds no
+    /// futures (each was ~2,800 instructions a key in callgrind, most of it
+    /// moving the call's future into the fan-out's `FuturesUnordered`).
+    pub fn get_decoded_fresh<U>(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+        decode: impl FnOnce(u16, &[u8]) -> Result<U, UpstreamError>,
+    ) -> Option<Result<Fetched<Arc<U>>, UpstreamError>>
+    where
+        U: Send + Sync + 'static,
+    {
+        let key = self.cache_key(ctx, path)?;
+        let entry = self.inner.cache.get(&key).filter(|e| e.is_fresh())?;
+        self.cache_event("hit");
+        Some(
+            entry
+                .decoded(|body| decode(200, body))
+                .map(|value| Fetched {
+                    value,
+                    stale: false,
+                }),
+        )
+    }
+
     /// `POST path` with a JSON body, parsed as `T`. Never cached; retried
     /// only when an `Idempotency-Key` is given (the service then answers a
     /// replay with the first result instead of acting twice).
@@ -567,18 +595,24 @@ impl Upstream {
         })
     }
 
-    fn cache_key(&self, ctx: &RequestContext, path: &str) -> Option<String> {
+    /// The answer's key in the response cache (`None`: not cached). A
+    /// shared answer's key is its path, borrowed: a hit allocates nothing.
+    fn cache_key<'p>(
+        &self,
+        ctx: &RequestContext,
+        path: &'p str,
+    ) -> Option<std::borrow::Cow<'p, str>> {
         if self.inner.policy.cache_ttl.is_zero() {
             return None;
         }
         match self.inner.policy.cache_scope {
             CacheScope::Off => None,
-            CacheScope::Shared => Some(path.to_string()),
+            CacheScope::Shared => Some(std::borrow::Cow::Borrowed(path)),
             CacheScope::PerCaller => ctx
                 .caller
                 .identity
                 .as_ref()
-                .map(|id| format!("{}\u{0}{path}", id.sub)),
+                .map(|id| std::borrow::Cow::Owned(format!("{}\u{0}{path}", id.sub))),
         }
     }
 
@@ -628,7 +662,7 @@ impl Upstream {
         let Some(key) = self.cache_key(ctx, path) else {
             return self.execute(&spec("bypass")).await.map(fresh);
         };
-        let cached = self.inner.cache.get(&key).await;
+        let cached = self.inner.cache.get(&key);
         if let Some(entry) = cached.as_ref().filter(|e| e.is_fresh()) {
             self.cache_event("hit");
             return Ok(fresh(Answer {
@@ -640,7 +674,7 @@ impl Upstream {
         }
         let spec = spec("miss");
         self.cache_event("miss");
-        let (flight, _waiter) = self.flight(key.clone(), spec);
+        let (flight, _waiter) = self.flight(key.clone().into_owned(), spec);
         // Our own wait is bounded by our own deadline, whoever leads the fetch.
         let result = match tokio::time::timeout(ctx.remaining(), flight).await {
             Ok(result) => result,
@@ -656,7 +690,7 @@ impl Upstream {
                 // The fetch may have copied a stale entry from the shared tier.
                 let cached = match cached {
                     Some(entry) => Some(entry),
-                    None => self.inner.cache.get(&key).await,
+                    None => self.inner.cache.get(&key),
                 };
                 match cached.filter(|e| e.usable_stale()) {
                     Some(entry) => {
@@ -720,7 +754,7 @@ impl Upstream {
                         let fresh = !found.fresh_for.is_zero();
                         let entry =
                             Entry::new(found.body.clone(), found.fresh_for, found.stale_for);
-                        this.inner.cache.insert(task_key.clone(), entry).await;
+                        this.inner.cache.insert(task_key.clone(), entry);
                         if fresh {
                             return Ok(Answer {
                                 status: 200,
@@ -739,7 +773,7 @@ impl Upstream {
                             CacheControl::ttl(answer.cache_control.as_ref(), policy.cache_ttl)
                         {
                             let entry = Entry::new(answer.body.clone(), ttl, policy.stale_if_error);
-                            this.inner.cache.insert(task_key.clone(), entry).await;
+                            this.inner.cache.insert(task_key.clone(), entry);
                             if let Some(shared) = shared {
                                 shared
                                     .put(
