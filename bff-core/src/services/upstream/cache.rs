@@ -16,9 +16,9 @@
 //! instructions).
 //!
 //! Coalescing of concurrent misses lives in `super::Upstream` (single-flight
-//! over a spawned task), not in moka's `get_with`: a cancelled `get_with`
-//! init future is a known source of trouble (PITFALLS 8), and the fetch must
-//! outlive the client that started it anyway.
+//! over a spawned task), not in the store: the fetch must outlive the
+//! client that started it, and a cancelled in-cache init future is a known
+//! source of trouble (PITFALLS 8, for moka's `get_with`).
 
 use std::{
     any::Any,

@@ -1,4 +1,4 @@
-//! The shared (L2) cache tier in Redis, behind each service's moka cache.
+//! The shared (L2) cache tier in Redis, behind each service's in-memory cache.
 //!
 //! Gateway replicas each keep their own in-memory cache (L1); with
 //! `BFF_REDIS_URL` set, caller-independent answers ([`CacheScope::Shared`](
