@@ -340,6 +340,41 @@ async fn identical_concurrent_cacheable_requests_make_one_upstream_call() {
 }
 
 #[tokio::test]
+async fn an_answer_is_decoded_once_whoever_reads_it_first() {
+    let svc = Switch::start(users_by_ids).await;
+    let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();
+    let upstream = services.upstream("users").unwrap();
+    let ctx = request(customer());
+    let decodes = std::sync::atomic::AtomicUsize::new(0);
+    let decode = |_status: u16, body: &[u8]| {
+        decodes.fetch_add(1, Ordering::SeqCst);
+        Ok(body.len())
+    };
+    // The miss fetches and decodes into the entry it stores; the hits (the
+    // async path and the synchronous one fan-outs use) share that value.
+    let fetched = upstream
+        .get_decoded(&ctx, "/users?ids=u1", false, decode)
+        .await
+        .unwrap();
+    let hit = upstream
+        .get_decoded(&ctx, "/users?ids=u1", false, decode)
+        .await
+        .unwrap();
+    let sync_hit = upstream
+        .get_decoded_fresh(&ctx, "/users?ids=u1", decode)
+        .expect("a fresh entry")
+        .unwrap();
+    assert_eq!(decodes.load(Ordering::SeqCst), 1);
+    assert!(Arc::ptr_eq(&fetched.value, &hit.value));
+    assert!(Arc::ptr_eq(&fetched.value, &sync_hit.value));
+    assert_eq!(svc.stub.hits(), 1);
+    // Not cached: no fresh answer to give synchronously.
+    assert!(upstream
+        .get_decoded_fresh(&ctx, "/users?ids=u2", decode)
+        .is_none());
+}
+
+#[tokio::test]
 async fn many_ids_are_loaded_in_calls_of_at_most_100() {
     let svc = Switch::start(users_by_ids).await;
     let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();

@@ -188,9 +188,12 @@ impl ResponseCache {
         None
     }
 
-    /// Stores an answer.
-    pub fn insert(&self, key: String, entry: Entry) {
-        self.store.insert(key, Arc::new(entry));
+    /// Stores an answer; the stored entry is returned so that whoever
+    /// fetched it decodes into it (the first hit then finds it decoded).
+    pub fn insert(&self, key: String, entry: Entry) -> Arc<Entry> {
+        let entry = Arc::new(entry);
+        self.store.insert(key, entry.clone());
+        entry
     }
 
     /// Entries currently held (expired ones count until they are read or

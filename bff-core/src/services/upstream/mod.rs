@@ -170,8 +170,8 @@ struct Answer {
     status: u16,
     body: Bytes,
     cache_control: Option<CacheControl>,
-    /// The cache entry the answer was served from (its decoded value is
-    /// shared); `None` for an answer fresh off the wire.
+    /// The cache entry the answer was served from or stored in (its
+    /// decoded value is shared); `None` for an answer not cached.
     entry: Option<Arc<Entry>>,
 }
 
@@ -754,26 +754,28 @@ impl Upstream {
                         let fresh = !found.fresh_for.is_zero();
                         let entry =
                             Entry::new(found.body.clone(), found.fresh_for, found.stale_for);
-                        this.inner.cache.insert(task_key.clone(), entry);
+                        let entry = this.inner.cache.insert(task_key.clone(), entry);
                         if fresh {
                             return Ok(Answer {
                                 status: 200,
                                 body: found.body,
                                 cache_control: None,
-                                entry: None,
+                                entry: Some(entry),
                             });
                         }
                     }
                 }
-                let result = this.execute(&spec).await;
-                if let Ok(answer) = &result {
+                let mut result = this.execute(&spec).await;
+                if let Ok(answer) = &mut result {
                     if answer.status == 200 {
                         let policy = &this.inner.policy;
                         if let Some(ttl) =
                             CacheControl::ttl(answer.cache_control.as_ref(), policy.cache_ttl)
                         {
                             let entry = Entry::new(answer.body.clone(), ttl, policy.stale_if_error);
-                            this.inner.cache.insert(task_key.clone(), entry);
+                            // Every waiter decodes into the stored entry: the
+                            // answer is parsed once, not again on its first hit.
+                            answer.entry = Some(this.inner.cache.insert(task_key.clone(), entry));
                             if let Some(shared) = shared {
                                 shared
                                     .put(
