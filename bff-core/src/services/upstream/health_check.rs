@@ -13,9 +13,8 @@
 //! service is dropped (it holds only a weak reference). A single instance
 //! gets no task: there is nothing to route around (its breaker covers it),
 //! its `/_control/stats` stay exactly the calls the gateway made, and no
-//! timer task shares the runtime with request work (DataLoader batching
-//! windows are 1 ms: even idle tasks shift where batches split). The task
-//! also refreshes the per-instance gauges on every tick.
+//! timer task shares the runtime with request work. The task also
+//! refreshes the per-instance gauges on every tick.
 
 use std::{sync::Weak, time::Duration};
 
