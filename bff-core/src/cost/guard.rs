@@ -74,8 +74,10 @@ pub struct Parsed {
     plan: OnceLock<(Option<String>, Option<Arc<Plan>>)>,
     /// Whether callers with these claims may run the operation without
     /// per-field auth checks, as the edge decided it (see
-    /// [`Parsed::authorized`]).
-    authorized: Mutex<Vec<AuthorizedFor>>,
+    /// [`Parsed::authorized`]): the first verdict, read without a lock (a
+    /// document is mostly run by callers of one role set), then the others.
+    first_verdict: OnceLock<AuthorizedFor>,
+    other_verdicts: Mutex<Vec<AuthorizedFor>>,
 }
 
 /// One remembered auth verdict: the operation and the claims it depends on
@@ -98,8 +100,9 @@ impl AuthorizedFor {
     }
 }
 
-/// Most auth verdicts one document remembers: callers come in a handful of
-/// role and scope sets; past this many the verdict is worked out each time.
+/// Most auth verdicts one document remembers besides the first: callers
+/// come in a handful of role and scope sets; past this many the verdict is
+/// worked out each time.
 const AUTHORIZED_VERDICTS: usize = 16;
 
 impl Parsed {
@@ -107,7 +110,8 @@ impl Parsed {
         Parsed {
             document: Arc::new(document),
             plan: OnceLock::new(),
-            authorized: Mutex::default(),
+            first_verdict: OnceLock::new(),
+            other_verdicts: Mutex::default(),
         }
     }
 
@@ -122,20 +126,35 @@ impl Parsed {
         identity: Option<&Identity>,
         decide: impl FnOnce() -> bool,
     ) -> bool {
-        let lock = || self.authorized.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(first) = self
+            .first_verdict
+            .get()
+            .filter(|v| v.matches(operation, identity))
+        {
+            return first.allowed;
+        }
+        let lock = || {
+            self.other_verdicts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        };
         if let Some(known) = lock().iter().find(|v| v.matches(operation, identity)) {
             return known.allowed;
         }
         let allowed = decide();
+        let verdict = || AuthorizedFor {
+            operation: operation.map(str::to_string),
+            claims: identity.map(|id| (id.roles.clone(), id.scopes.clone())),
+            allowed,
+        };
+        if self.first_verdict.get().is_none() && self.first_verdict.set(verdict()).is_ok() {
+            return allowed;
+        }
         let mut verdicts = lock();
         if verdicts.len() < AUTHORIZED_VERDICTS
             && !verdicts.iter().any(|v| v.matches(operation, identity))
         {
-            verdicts.push(AuthorizedFor {
-                operation: operation.map(str::to_string),
-                claims: identity.map(|id| (id.roles.clone(), id.scopes.clone())),
-                allowed,
-            });
+            verdicts.push(verdict());
         }
         allowed
     }
@@ -460,7 +479,12 @@ mod tests {
                 });
             }
         }
-        assert_eq!(parsed.authorized.lock().unwrap().len(), AUTHORIZED_VERDICTS);
-        assert_eq!(decided.get(), scopes.len() + 4);
+        assert!(parsed.first_verdict.get().is_some());
+        assert_eq!(
+            parsed.other_verdicts.lock().unwrap().len(),
+            AUTHORIZED_VERDICTS
+        );
+        // 1 + 16 remembered; the other 3 decided again on the second pass.
+        assert_eq!(decided.get(), scopes.len() + 3);
     }
 }

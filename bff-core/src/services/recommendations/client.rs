@@ -30,19 +30,14 @@ impl Recommendations {
         user_id: &str,
         limit: u32,
     ) -> Option<Result<Fetched<Vec<String>>, UpstreamError>> {
-        let fetched =
-            self.upstream
-                .get_decoded_fresh(ctx, &path(user_id, limit), |status, body| {
-                    if status == 404 {
-                        Ok(None)
-                    } else {
-                        self.upstream.parse::<Recommendation>(body).map(Some)
-                    }
-                })?;
+        let fetched = self
+            .upstream
+            .get_json_opt_fresh::<Recommendation>(ctx, &path(user_id, limit))?;
         Some(fetched.map(|f| f.map(|r| product_ids(&r, limit))))
     }
 }
 
+/// `/recommendations/{userId}?limit=`, the id percent-encoded.
 fn path(user_id: &str, limit: u32) -> String {
     format!("/recommendations/{}?limit={limit}", encode(user_id))
 }

@@ -8,8 +8,9 @@
 //! lookups, so the store's read path counts: moka's (a read-op channel and
 //! housekeeping behind every hit) was 1,700 instructions a lookup in
 //! callgrind and 5 % of the gateway's CPU under load in `perf`;
-//! quick_cache's is a sharded hash probe and a reference bit. Bodies are kept as bytes (cheap to clone,
-//! one allocation shared by every reader), and next to them the decoded
+//! quick_cache's is a sharded hash probe and a reference bit. Bodies are
+//! kept as bytes (cheap to clone, one allocation shared by every reader),
+//! and next to them the decoded
 //! value the first reader made of them: later readers share it (`Arc`)
 //! instead of parsing the same JSON again, which was the largest single
 //! cost of a warm request (`callgrind` on the web dashboard: 13 % of its
@@ -152,9 +153,8 @@ impl Entry {
 }
 
 /// The bounded store of one service.
-#[derive(Clone)]
 pub struct ResponseCache {
-    store: Arc<quick_cache::sync::Cache<String, Arc<Entry>>>,
+    store: quick_cache::sync::Cache<String, Arc<Entry>>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -171,7 +171,7 @@ impl ResponseCache {
     pub fn new(max_entries: u64) -> Self {
         let capacity = usize::try_from(max_entries).unwrap_or(usize::MAX).max(1);
         Self {
-            store: Arc::new(quick_cache::sync::Cache::new(capacity)),
+            store: quick_cache::sync::Cache::new(capacity),
         }
     }
 
@@ -213,7 +213,7 @@ impl ResponseCache {
     }
 
     /// Drops every entry; returns how many there were.
-    pub async fn clear(&self) -> u64 {
+    pub fn clear(&self) -> u64 {
         let count = self.len();
         self.store.clear();
         count
@@ -304,8 +304,8 @@ mod tests {
         assert!(bad.decoded.get().is_none());
     }
 
-    #[tokio::test]
-    async fn clear_counts_removed_entries() {
+    #[test]
+    fn clear_counts_removed_entries() {
         let c = ResponseCache::new(10);
         for k in ["a", "b", "c"] {
             c.insert(
@@ -315,7 +315,7 @@ mod tests {
         }
         c.invalidate_where(|k| k == "a");
         assert!(c.get("a").is_none());
-        assert_eq!(c.clear().await, 2);
+        assert_eq!(c.clear(), 2);
         assert!(c.get("b").is_none());
     }
 

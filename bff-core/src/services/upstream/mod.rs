@@ -440,7 +440,7 @@ impl Upstream {
         if let Some(shared) = &self.inner.shared {
             shared.clear(self.inner.name).await;
         }
-        self.inner.cache.clear().await
+        self.inner.cache.clear()
     }
 
     /// Drops cached answers whose path (after the caller prefix for
@@ -476,14 +476,34 @@ impl Upstream {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        self.get_decoded(ctx, path, true, |status, body| {
-            if status == 404 {
-                Ok(None)
-            } else {
-                self.parse(body).map(Some)
-            }
-        })
-        .await
+        self.get_decoded(ctx, path, true, |status, body| self.parse_opt(status, body))
+            .await
+    }
+
+    /// [`Self::get_json_opt`] from a fresh cached answer, without going
+    /// async; `None` when there is none (see [`Self::get_decoded_fresh`]).
+    pub fn get_json_opt_fresh<T>(
+        &self,
+        ctx: &RequestContext,
+        path: &str,
+    ) -> Option<Result<Fetched<Arc<Option<T>>>, UpstreamError>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.get_decoded_fresh(ctx, path, |status, body| self.parse_opt(status, body))
+    }
+
+    /// A body as `T`, a 404 as `None`.
+    fn parse_opt<T: DeserializeOwned>(
+        &self,
+        status: u16,
+        body: &[u8],
+    ) -> Result<Option<T>, UpstreamError> {
+        if status == 404 {
+            Ok(None)
+        } else {
+            self.parse(body).map(Some)
+        }
     }
 
     /// `GET path` (a 404 passed to `decode` when `allow_404`), turned into a
@@ -528,8 +548,7 @@ impl Upstream {
         U: Send + Sync + 'static,
     {
         let key = self.cache_key(ctx, path)?;
-        let entry = self.inner.cache.get(&key).filter(|e| e.is_fresh())?;
-        self.cache_event("hit");
+        let entry = self.fresh_hit(self.inner.cache.get(&key).as_ref())?;
         Some(
             entry
                 .decoded(|body| decode(200, body))
@@ -593,6 +612,14 @@ impl Upstream {
                 service: self.inner.name,
             }
         })
+    }
+
+    /// `cached` when it is inside its TTL, counted as a hit (the one
+    /// definition of a hit, for the async and the synchronous path).
+    fn fresh_hit(&self, cached: Option<&Arc<Entry>>) -> Option<Arc<Entry>> {
+        let entry = cached.filter(|e| e.is_fresh())?;
+        self.cache_event("hit");
+        Some(Arc::clone(entry))
     }
 
     /// The answer's key in the response cache (`None`: not cached). A
@@ -663,13 +690,12 @@ impl Upstream {
             return self.execute(&spec("bypass")).await.map(fresh);
         };
         let cached = self.inner.cache.get(&key);
-        if let Some(entry) = cached.as_ref().filter(|e| e.is_fresh()) {
-            self.cache_event("hit");
+        if let Some(entry) = self.fresh_hit(cached.as_ref()) {
             return Ok(fresh(Answer {
                 status: 200,
                 body: entry.body.clone(),
                 cache_control: None,
-                entry: Some(entry.clone()),
+                entry: Some(entry),
             }));
         }
         let spec = spec("miss");
