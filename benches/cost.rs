@@ -33,6 +33,8 @@ fn guard_benches(c: &mut Criterion) {
             max_tokens: 50_000,
             max_bytes: 1 << 20,
             max_cost: 10_000,
+            max_selections: 100_000,
+            max_nodes: 100_000,
             ..ClientLimits::default()
         },
     )

@@ -587,7 +587,7 @@ mod tests {
         let model = CostModel::from_sdl(&sdl).unwrap();
         let allow = |query: &str, identity: Option<&Identity>| {
             let doc = async_graphql::parser::parse_query(query).unwrap();
-            let (_, op) = crate::server::selected_operation(&doc, None).unwrap();
+            let (_, op) = crate::cost::estimate::selected_operation(&doc, None).unwrap();
             rules.allow_operation(&model, &doc, op, identity)
         };
         let customer = id(&[Role::Customer], &[]);

@@ -68,10 +68,13 @@ impl Default for LimitsConfig {
                 max_bytes: 16_384,
                 max_directives: 20,
                 max_selections: 1_000,
+                max_nodes: 10_000,
+                ..ClientLimits::default()
             },
             admin: ClientLimits {
                 max_cost: 5_000,
                 max_aliases: 50,
+                max_nodes: 50_000,
                 ..ClientLimits::default()
             },
         }
@@ -104,8 +107,19 @@ pub struct ClientLimits {
     pub max_tokens: u32,
     /// Most directives in a document, all positions.
     pub max_directives: u32,
-    /// Most selections after fragment expansion.
+    /// Most nodes the engine walks to validate a document: fields, fragment
+    /// spreads, inline fragments, directives and argument values of every
+    /// operation and fragment definition, each spread expanded (the work of
+    /// validation, whatever `operationName` selects).
     pub max_selections: u64,
+    /// Most fields the response of the operation can hold: each field once,
+    /// times the sizes of the lists above it (`first`, `@listSize`), and
+    /// introspection by the size of the schema (the work of execution).
+    pub max_nodes: u64,
+    /// Deepest nesting of `fields`, `interfaces`, `possibleTypes` and
+    /// `inputFields` inside introspection (graphql-js refuses 3): what the
+    /// circular introspection queries of scanners nest.
+    pub max_introspection_depth: u32,
     /// Longest document in bytes (checked on the raw text, before parsing).
     pub max_bytes: u64,
 }
@@ -120,6 +134,8 @@ impl Default for ClientLimits {
             max_tokens: 5_000,
             max_directives: 50,
             max_selections: 5_000,
+            max_nodes: 20_000,
+            max_introspection_depth: 2,
             max_bytes: 65_536,
         }
     }

@@ -63,7 +63,7 @@ impl Plan {
         doc: &ExecutableDocument,
         operation: Option<&str>,
     ) -> Option<Plan> {
-        let (_, op) = crate::server::selected_operation(doc, operation)?;
+        let (_, op) = crate::cost::estimate::selected_operation(doc, operation)?;
         let root = match op.ty {
             OperationType::Query => model.query.as_str(),
             OperationType::Mutation => model.mutation.as_str(),

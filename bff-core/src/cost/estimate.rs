@@ -1,70 +1,85 @@
-//! One walk over a parsed operation: the sizes the guard limits and the
-//! static cost, with named fragments expanded once each.
+//! What the guard measures of a document before the engine sees it, in
+//! walks that expand each named fragment once.
 //!
-//! async-graphql's own depth, directive and complexity checks re-walk a
-//! fragment at every spread (PITFALLS 2): 30 fragments that each spread the
-//! next twice are 2^30 walks. Here a fragment's [`Summary`] is computed the
-//! first time it is spread and reused after that, so the walk is linear in
-//! the size of the document whatever the spreads multiply to; the counts
-//! themselves saturate instead of overflowing. A fragment spread while it is
-//! being expanded is circular (a validation error, found here without
-//! recursing forever), and nesting beyond [`MAX_NESTING`] stops the walk
-//! (the depth limit is then reported as exceeded).
+//! The engine (async-graphql) validates **every operation of a document**,
+//! whatever `operationName` selects, and re-walks a named fragment at every
+//! spread while it does: 24 fragments that each spread the next three times
+//! are 3^24 walks from a 2 KB document. Here a fragment's [`Summary`] is
+//! computed the first time it is spread and reused after that, so each walk
+//! is linear in the size of the document whatever the spreads multiply to;
+//! the counts themselves saturate instead of overflowing. A fragment spread
+//! while it is being expanded is circular (a validation error, found here
+//! without recursing forever), and nesting beyond [`MAX_NESTING`] stops the
+//! walk (the depth limit is then reported as exceeded).
 //!
-//! Cost follows CONTRACT §3: a field costs its `@cost` weight plus its
-//! sub-selection's cost, times the list size when the field is a priced
-//! list (slicing argument from the operation, variables resolved, else the
-//! argument's schema default, else `assumedSize`). `@skip`/`@include` are
-//! ignored: the price is the worst case. Introspection fields count for one
-//! level of depth (GraphiQL's introspection query nests `ofType` deeper
-//! than mobile's depth limit), but fully for every other size.
+//! Two walks:
+//!
+//! - [`shape`]: the whole document, independent of variables and of the
+//!   operation name, so it is worked out once per parsed document. Its
+//!   `selections` is the work the engine's validation does: every field,
+//!   fragment spread, inline fragment, directive and argument value of every
+//!   operation and every fragment definition, with spreads expanded. The
+//!   other sizes (depth, aliases, root fields, directives, introspection
+//!   depth) are the largest of any operation: the engine walks them all, so
+//!   the limits hold for all of them.
+//! - [`price`]: the operation that runs, with its variables: its static cost
+//!   (`@cost`/`@listSize`, see `docs/contract.md`, "Cost and budgets") and the
+//!   number of `nodes` its response can hold (each field once, times the
+//!   sizes of the lists above it, as GitHub's API counts its node limit;
+//!   introspection lists count by the size of this schema).
+//!
+//! Cost: a field costs its `@cost` weight plus its sub-selection's cost,
+//! times the list size when the field is a priced list (slicing argument
+//! from the operation, variables resolved, else the argument's schema
+//! default, else `assumedSize`). `@skip`/`@include` are ignored: the price
+//! is the worst case.
+//!
+//! Introspection counts like any other field, with two rules of its own:
+//! `ofType` adds no depth (a type reference unwraps a few wrappers at most
+//! and ends in `null`; GraphiQL's own query nests it nine deep), and the
+//! nesting of `fields`, `interfaces`, `possibleTypes` and `inputFields` is
+//! measured on its own as `introspection_depth` (graphql-js's
+//! `MaxIntrospectionDepthRule` refuses 3), which is what the circular
+//! introspection queries of security scanners nest.
 
 use std::collections::{HashMap, HashSet};
 
 use async_graphql::{
     parser::types::{
-        DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
-        SelectionSet,
+        Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition,
+        OperationType, Selection, SelectionSet,
     },
-    Name, Value, Variables,
+    Name, Positioned, Value, Variables,
 };
 
-use super::model::{CostModel, FieldCost};
+use super::model::{CostModel, FieldCost, IntrospectionSizes};
 
 /// Deepest nesting (fields and fragment spreads) the walk follows.
 pub const MAX_NESTING: u32 = 256;
 
-/// What the guard measures of one operation.
+/// What the guard measures of one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Measures {
-    /// Field selections after fragment expansion.
+    /// Nodes the engine walks to validate the whole document (fragments
+    /// expanded at every spread).
     pub selections: u64,
-    /// Deepest field nesting.
+    /// Deepest field nesting of any operation or fragment.
     pub depth: u64,
-    /// Aliased fields after fragment expansion.
+    /// Most aliased fields of any operation, fragments expanded.
     pub aliases: u64,
-    /// Fields selected at the root (through fragments too).
+    /// Most fields selected at the root of any operation (through fragments too).
     pub root_fields: u64,
-    /// Directives in every position, after fragment expansion.
+    /// Most directives of any operation, in every position, fragments expanded.
     pub directives: u64,
-    /// Static cost.
+    /// Deepest nesting of `fields`/`interfaces`/`possibleTypes`/`inputFields`
+    /// inside introspection.
+    pub introspection_depth: u64,
+    /// Fields the response of the operation that runs can hold.
+    pub nodes: u64,
+    /// Static cost of the operation that runs.
     pub cost: u64,
     /// A fragment spread inside its own expansion.
     pub circular_fragment: Option<String>,
-}
-
-impl Measures {
-    fn max(&mut self, other: Measures) {
-        self.selections = self.selections.max(other.selections);
-        self.depth = self.depth.max(other.depth);
-        self.aliases = self.aliases.max(other.aliases);
-        self.root_fields = self.root_fields.max(other.root_fields);
-        self.directives = self.directives.max(other.directives);
-        self.cost = self.cost.max(other.cost);
-        if self.circular_fragment.is_none() {
-            self.circular_fragment = other.circular_fragment;
-        }
-    }
 }
 
 /// The measures of one selection set (memoised per named fragment).
@@ -75,7 +90,12 @@ struct Summary {
     aliases: u64,
     directives: u64,
     fields: u64,
+    introspection_depth: u64,
     cost: u64,
+    nodes: u64,
+    /// Deepest nesting of fields, inline fragments and spreads (how deep
+    /// the engine recurses).
+    nesting: u64,
 }
 
 impl Summary {
@@ -85,43 +105,102 @@ impl Summary {
         self.aliases = self.aliases.saturating_add(o.aliases);
         self.directives = self.directives.saturating_add(o.directives);
         self.fields = self.fields.saturating_add(o.fields);
+        self.introspection_depth = self.introspection_depth.max(o.introspection_depth);
         self.cost = self.cost.saturating_add(o.cost);
+        self.nodes = self.nodes.saturating_add(o.nodes);
+        self.nesting = self.nesting.max(o.nesting);
     }
 }
 
-/// Measures the operation that will run (`operation_name`), or, when it
-/// cannot be told which, the worst of all of them.
-pub fn measure(
+/// The shape of a whole document: every field of [`Measures`] but `cost`
+/// and `nodes` (see the module docs).
+pub fn shape(doc: &ExecutableDocument, model: &CostModel) -> Measures {
+    let mut walker = Walker::new(doc, model, None);
+    let mut out = Measures::default();
+    // Fragment definitions, each expanded once (the memo makes the
+    // operations' spreads free afterwards). Expanded, because the engine
+    // walks a definition's spreads in some of its rules even when no
+    // operation uses it.
+    for (name, def) in &doc.fragments {
+        let s = walker.fragment(name.as_str(), 0);
+        out.selections = out
+            .selections
+            .saturating_add(s.selections)
+            .saturating_add(1 + directive_nodes(&def.node.directives));
+        out.depth = out.depth.max(s.depth);
+        out.introspection_depth = out.introspection_depth.max(s.introspection_depth);
+        walker.too_deep |= s.nesting > u64::from(MAX_NESTING);
+    }
+    for (_, op) in doc.operations.iter() {
+        let op = &op.node;
+        let s = walker.selection_set(&op.selection_set.node, model.root(op.ty), 0);
+        let op_nodes = directive_nodes(&op.directives)
+            + op.variable_definitions
+                .iter()
+                .map(|v| {
+                    1 + directive_nodes(&v.node.directives)
+                        + v.node
+                            .default_value
+                            .as_ref()
+                            .map_or(0, |d| value_nodes(&d.node))
+                })
+                .sum::<u64>();
+        out.selections = out
+            .selections
+            .saturating_add(s.selections)
+            .saturating_add(op_nodes);
+        out.depth = out.depth.max(s.depth);
+        out.aliases = out.aliases.max(s.aliases);
+        out.root_fields = out.root_fields.max(s.fields);
+        let op_directives = op.directives.len() as u64
+            + op.variable_definitions
+                .iter()
+                .map(|v| v.node.directives.len() as u64)
+                .sum::<u64>();
+        out.directives = out
+            .directives
+            .max(s.directives.saturating_add(op_directives));
+        out.introspection_depth = out.introspection_depth.max(s.introspection_depth);
+        walker.too_deep |= s.nesting > u64::from(MAX_NESTING);
+    }
+    if walker.too_deep {
+        out.depth = u64::from(MAX_NESTING);
+    }
+    out.circular_fragment = walker.circular;
+    out
+}
+
+/// The operation `wanted` selects, as the engine picks it, with its name
+/// (`None` when it cannot tell which: the engine then refuses the request
+/// itself).
+pub fn selected_operation<'a>(
+    doc: &'a ExecutableDocument,
+    wanted: Option<&str>,
+) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
+    match (&doc.operations, wanted) {
+        // A lone anonymous operation: it has no name of its own.
+        (DocumentOperations::Single(op), _) => Some((None, &op.node)),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .get_key_value(name)
+            .map(|(n, op)| (Some(n.as_str()), &op.node)),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
+            .iter()
+            .next()
+            .map(|(n, op)| (Some(n.as_str()), &op.node)),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Static cost and response nodes of the operation that runs (zero when
+/// none can be told: nothing executes then).
+pub fn price(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
     model: &CostModel,
-) -> Measures {
-    let ops: Vec<&OperationDefinition> = match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => vec![&op.node],
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => vec![&op.node],
-            None => ops.values().map(|op| &op.node).collect(),
-        },
-        (DocumentOperations::Multiple(ops), None) => ops.values().map(|op| &op.node).collect(),
-    };
-    let mut out = Measures::default();
-    for op in ops {
-        out.max(measure_operation(doc, op, variables, model));
-    }
-    out
-}
-
-fn measure_operation(
-    doc: &ExecutableDocument,
-    op: &OperationDefinition,
-    variables: &Variables,
-    model: &CostModel,
-) -> Measures {
-    let root = match op.ty {
-        OperationType::Query => &model.query,
-        OperationType::Mutation => &model.mutation,
-        OperationType::Subscription => &model.subscription,
+) -> (u64, u64) {
+    let Some((_, op)) = selected_operation(doc, operation_name) else {
+        return (0, 0);
     };
     let mut defaults = HashMap::new();
     for var in &op.variable_definitions {
@@ -129,49 +208,84 @@ fn measure_operation(
             defaults.insert(var.node.name.node.clone(), default.node.clone());
         }
     }
-    let mut walker = Walker {
-        doc,
-        model,
+    let pricing = Pricing {
         variables,
         defaults,
-        memo: HashMap::new(),
-        in_progress: HashSet::new(),
-        circular: None,
-        too_deep: false,
     };
-    let summary = walker.selection_set(&op.selection_set.node, root, 0);
-    let op_directives = op.directives.len() as u64
-        + op.variable_definitions
-            .iter()
-            .map(|v| v.node.directives.len() as u64)
-            .sum::<u64>();
-    Measures {
-        selections: summary.selections,
-        depth: if walker.too_deep {
-            u64::from(MAX_NESTING)
-        } else {
-            summary.depth
-        },
-        aliases: summary.aliases,
-        root_fields: summary.fields,
-        directives: summary.directives.saturating_add(op_directives),
-        cost: summary.cost,
-        circular_fragment: walker.circular,
+    let mut walker = Walker::new(doc, model, Some(pricing));
+    let s = walker.selection_set(&op.selection_set.node, model.root(op.ty), 0);
+    (s.cost, s.nodes)
+}
+
+/// Both walks at once (for tests and benchmarks; the guard caches the
+/// shape per document).
+pub fn measure(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+    model: &CostModel,
+) -> Measures {
+    let mut m = shape(doc, model);
+    (m.cost, m.nodes) = price(doc, operation_name, variables, model);
+    m
+}
+
+impl CostModel {
+    fn root(&self, ty: OperationType) -> &str {
+        match ty {
+            OperationType::Query => &self.query,
+            OperationType::Mutation => &self.mutation,
+            OperationType::Subscription => &self.subscription,
+        }
     }
+}
+
+/// Values the price of a list depends on.
+struct Pricing<'a> {
+    variables: &'a Variables,
+    defaults: HashMap<Name, Value>,
 }
 
 struct Walker<'a> {
     doc: &'a ExecutableDocument,
     model: &'a CostModel,
-    variables: &'a Variables,
-    defaults: HashMap<Name, Value>,
+    /// `None`: the shape walk (no cost, no nodes).
+    pricing: Option<Pricing<'a>>,
     memo: HashMap<&'a str, Summary>,
     in_progress: HashSet<&'a str>,
     circular: Option<String>,
     too_deep: bool,
 }
 
+/// How a field sits in the schema, as far as the walk needs to know.
+struct FieldKind<'m> {
+    /// Its named type (`""` when unknown).
+    ty: &'m str,
+    /// Its price, for fields of the client's own types.
+    price: Option<&'m FieldCost>,
+    /// Adds a level of depth (all but `ofType`).
+    deepens: bool,
+    /// Counts in `introspection_depth`.
+    nests_introspection: bool,
+}
+
 impl<'a> Walker<'a> {
+    fn new(
+        doc: &'a ExecutableDocument,
+        model: &'a CostModel,
+        pricing: Option<Pricing<'a>>,
+    ) -> Self {
+        Walker {
+            doc,
+            model,
+            pricing,
+            memo: HashMap::new(),
+            in_progress: HashSet::new(),
+            circular: None,
+            too_deep: false,
+        }
+    }
+
     fn selection_set(&mut self, set: &'a SelectionSet, parent: &str, nesting: u32) -> Summary {
         let mut out = Summary::default();
         if nesting > MAX_NESTING {
@@ -183,28 +297,61 @@ impl<'a> Walker<'a> {
                 Selection::Field(field) => {
                     let field = &field.node;
                     let name = field.name.node.as_str();
-                    let price = self.model.field(parent, name);
-                    let child_type = price.map_or("", |p| p.ty.as_str());
-                    let child =
-                        self.selection_set(&field.selection_set.node, child_type, nesting + 1);
-                    let multiplier = price.map_or(1, |p| self.list_size(p, field));
-                    let weight = price.map_or(0, |p| p.weight);
+                    let kind = field_kind(self.model, parent, name);
+                    if self.pricing.is_some() && matches!(name, "__schema" | "__type") {
+                        // Priced against the schema it describes (each
+                        // appearance once: the memo of a fragment holding
+                        // it keeps the count).
+                        let mut walk = IntrospectionWalk {
+                            doc: self.doc,
+                            sizes: &self.model.introspection,
+                            steps_left: INTROSPECTION_STEPS,
+                        };
+                        out.add(Summary {
+                            nodes: walk.field(parent, field, 1, 1),
+                            fields: 1,
+                            ..Summary::default()
+                        });
+                        continue;
+                    }
+                    let child = self.selection_set(&field.selection_set.node, kind.ty, nesting + 1);
+                    let multiplier = match (&self.pricing, kind.price) {
+                        (Some(p), Some(price)) => p.list_size(price, field),
+                        _ => 1,
+                    };
+                    let weight = kind.price.map_or(0, |p| p.weight);
+                    // Selections are the shape's (the price walk needs none).
+                    let arguments: u64 = if self.pricing.is_none() {
+                        field.arguments.iter().map(|(_, v)| argument_nodes(v)).sum()
+                    } else {
+                        0
+                    };
                     out.add(Summary {
-                        selections: child.selections.saturating_add(1),
-                        // Introspection (`__schema`, `__type`) nests `ofType`
-                        // deeply by design and calls no upstream: it counts
-                        // for one level (its size still counts everywhere else).
-                        depth: if name.starts_with("__") {
-                            1
-                        } else {
-                            child.depth.saturating_add(1)
-                        },
+                        selections: child
+                            .selections
+                            .saturating_add(1 + arguments + directive_nodes(&field.directives)),
+                        depth: child.depth.saturating_add(u64::from(kind.deepens)),
                         aliases: child.aliases + u64::from(field.alias.is_some()),
                         directives: child
                             .directives
                             .saturating_add(field.directives.len() as u64),
                         fields: 1,
+                        introspection_depth: child
+                            .introspection_depth
+                            .saturating_add(u64::from(kind.nests_introspection)),
                         cost: weight.saturating_add(child.cost.saturating_mul(multiplier)),
+                        nesting: child.nesting + 1,
+                        // The field, and each item of a list (the engine
+                        // resolves items one by one) with its sub-selection.
+                        nodes: if kind.price.is_some_and(|p| p.is_list) {
+                            child
+                                .nodes
+                                .saturating_add(1)
+                                .saturating_mul(multiplier)
+                                .saturating_add(1)
+                        } else {
+                            child.nodes.saturating_add(1)
+                        },
                     });
                 }
                 Selection::InlineFragment(inline) => {
@@ -214,13 +361,21 @@ impl<'a> Walker<'a> {
                         .as_ref()
                         .map_or(parent, |c| c.node.on.node.as_str());
                     let mut s = self.selection_set(&inline.selection_set.node, ty, nesting + 1);
+                    s.selections = s
+                        .selections
+                        .saturating_add(1 + directive_nodes(&inline.directives));
                     s.directives = s.directives.saturating_add(inline.directives.len() as u64);
+                    s.nesting += 1;
                     out.add(s);
                 }
                 Selection::FragmentSpread(spread) => {
                     let spread = &spread.node;
                     let mut s = self.fragment(spread.fragment_name.node.as_str(), nesting + 1);
+                    s.selections = s
+                        .selections
+                        .saturating_add(1 + directive_nodes(&spread.directives));
                     s.directives = s.directives.saturating_add(spread.directives.len() as u64);
+                    s.nesting += 1;
                     out.add(s);
                 }
             }
@@ -228,19 +383,19 @@ impl<'a> Walker<'a> {
         out
     }
 
-    fn fragment(&mut self, name: &'a str, nesting: u32) -> Summary {
+    fn fragment(&mut self, name: &str, nesting: u32) -> Summary {
         if let Some(s) = self.memo.get(name) {
             return *s;
-        }
-        if self.in_progress.contains(name) {
-            self.circular.get_or_insert_with(|| name.to_string());
-            return Summary::default();
         }
         let Some((key, def)) = self.doc.fragments.get_key_value(name) else {
             // Unknown fragment: validation refuses it later.
             return Summary::default();
         };
         let key = key.as_str();
+        if self.in_progress.contains(key) {
+            self.circular.get_or_insert_with(|| key.to_string());
+            return Summary::default();
+        }
         self.in_progress.insert(key);
         let def = &def.node;
         let mut s = self.selection_set(
@@ -253,9 +408,11 @@ impl<'a> Walker<'a> {
         self.memo.insert(key, s);
         s
     }
+}
 
+impl Pricing<'_> {
     /// How many times a field's sub-selection is priced.
-    fn list_size(&self, price: &FieldCost, field: &async_graphql::parser::types::Field) -> u64 {
+    fn list_size(&self, price: &FieldCost, field: &Field) -> u64 {
         let Some(list) = &price.list else {
             return 1;
         };
@@ -290,6 +447,205 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// Where `parent.name` leads: the client's own types from the cost model,
+/// the introspection types from the GraphQL specification.
+fn field_kind<'m>(model: &'m CostModel, parent: &str, name: &str) -> FieldKind<'m> {
+    let plain = |ty: &'m str| FieldKind {
+        ty,
+        price: None,
+        deepens: true,
+        nests_introspection: false,
+    };
+    if parent.starts_with("__") || name.starts_with("__") {
+        let (ty, _) = introspection_child(parent, name);
+        return FieldKind {
+            deepens: !(parent == "__Type" && name == "ofType"),
+            nests_introspection: parent == "__Type"
+                && matches!(
+                    name,
+                    "fields" | "interfaces" | "possibleTypes" | "inputFields"
+                ),
+            ..plain(ty)
+        };
+    }
+    match model.field(parent, name) {
+        Some(price) => FieldKind {
+            ty: price.ty.as_str(),
+            price: Some(price),
+            ..plain("")
+        },
+        None => plain(""),
+    }
+}
+
+/// How an introspection list yields its items.
+#[derive(Debug, Clone, Copy)]
+enum Yield {
+    /// One item per parent item (`type`, `ofType`, `queryType`…).
+    One,
+    /// At most the longest list of its kind per parent item, and at most
+    /// all of its kind for every appearance of one parent element (`fields`
+    /// of a type: that type's own).
+    Owned,
+    /// At most `max` items per parent item (the fixed number given, or the
+    /// schema's), any element any number of times.
+    Shared(Option<u64>),
+    /// A leaf (no sub-selection).
+    Leaf,
+}
+
+/// The introspection type `parent.name` returns and how it yields.
+fn introspection_child(parent: &str, name: &str) -> (&'static str, Yield) {
+    match (parent, name) {
+        (_, "__schema") => ("__Schema", Yield::One),
+        (_, "__type") => ("__Type", Yield::One),
+        ("__Schema", "types") => ("__Type", Yield::Owned),
+        ("__Schema", "directives") => ("__Directive", Yield::Owned),
+        ("__Schema", "queryType" | "mutationType" | "subscriptionType") => ("__Type", Yield::One),
+        ("__Type", "fields") => ("__Field", Yield::Owned),
+        ("__Type", "inputFields") => ("__InputValue", Yield::Owned),
+        ("__Type", "enumValues") => ("__EnumValue", Yield::Owned),
+        ("__Type", "interfaces" | "possibleTypes") => ("__Type", Yield::Shared(None)),
+        ("__Type", "ofType") | ("__Field" | "__InputValue", "type") => ("__Type", Yield::One),
+        ("__Field" | "__Directive", "args") => ("__InputValue", Yield::Owned),
+        ("__Directive", "locations") => ("", Yield::Shared(Some(19))),
+        _ => ("", Yield::Leaf),
+    }
+}
+
+/// Counts what an introspection field resolves against this schema, by
+/// walking its selection (fragments expanded at every spread, so the walk
+/// has a budget of steps) with two numbers per position: `n`, how many
+/// items sit there, and `k`, how many times one schema element can repeat
+/// among them. A type's fields are at most `max_fields` per type, and at
+/// most `total_fields` for each time the whole set of types is listed:
+/// `types { fields { args } }` is every argument of the schema once, not
+/// types × fields × arguments.
+struct IntrospectionWalk<'a> {
+    doc: &'a ExecutableDocument,
+    sizes: &'a IntrospectionSizes,
+    steps_left: u64,
+}
+
+/// Most steps one introspection count takes; past it, the count is
+/// "too many" (the selections limit is far lower for any client).
+const INTROSPECTION_STEPS: u64 = 100_000;
+
+impl IntrospectionWalk<'_> {
+    fn field(&mut self, parent: &str, field: &Field, n: u64, k: u64) -> u64 {
+        let name = field.name.node.as_str();
+        let (ty, how) = introspection_child(parent, name);
+        let sizes = self.sizes;
+        let sized = match (ty, name) {
+            ("__Type", "types") => (sizes.types, sizes.types),
+            ("__Directive", _) => (sizes.directives, sizes.directives),
+            ("__Field", _) => (sizes.max_fields, sizes.total_fields),
+            ("__InputValue", "inputFields") => (sizes.max_input_fields, sizes.total_input_fields),
+            ("__InputValue", _) => (sizes.max_args, sizes.total_args),
+            ("__EnumValue", _) => (sizes.max_enum_values, sizes.total_enum_values),
+            _ => (sizes.max_related_types, sizes.total_related_types),
+        };
+        let (items, repeats) = match how {
+            Yield::One => (n, n),
+            Yield::Owned => {
+                let items = n.saturating_mul(sized.0).min(k.saturating_mul(sized.1));
+                (items, k)
+            }
+            Yield::Shared(fixed) => {
+                let max = fixed.unwrap_or(sized.0);
+                let items = n.saturating_mul(max);
+                (items, items)
+            }
+            Yield::Leaf => return n,
+        };
+        // Each item of a list resolves as a node of its own.
+        let listed = if matches!(how, Yield::One) { 0 } else { items };
+        let below = if field.selection_set.node.items.is_empty() {
+            0
+        } else {
+            self.set(&field.selection_set.node, ty, items, repeats)
+        };
+        n.saturating_add(listed).saturating_add(below)
+    }
+
+    fn set(&mut self, set: &SelectionSet, parent: &str, n: u64, k: u64) -> u64 {
+        let mut nodes = 0u64;
+        for item in &set.items {
+            if self.steps_left == 0 {
+                return u64::MAX;
+            }
+            self.steps_left -= 1;
+            let more = match &item.node {
+                Selection::Field(f) => self.field(parent, &f.node, n, k),
+                Selection::InlineFragment(inline) => {
+                    let inline = &inline.node;
+                    let ty = inline
+                        .type_condition
+                        .as_ref()
+                        .map_or(parent, |c| c.node.on.node.as_str());
+                    self.set(&inline.selection_set.node, ty, n, k)
+                }
+                Selection::FragmentSpread(spread) => {
+                    match self.doc.fragments.get(&spread.node.fragment_name.node) {
+                        Some(def) => self.set(
+                            &def.node.selection_set.node,
+                            def.node.type_condition.node.on.node.as_str(),
+                            n,
+                            k,
+                        ),
+                        None => 0,
+                    }
+                }
+            };
+            nodes = nodes.saturating_add(more);
+        }
+        nodes
+    }
+}
+
+/// Nodes of an argument value as the engine walks it.
+fn value_nodes(v: &Value) -> u64 {
+    match v {
+        Value::List(items) => items
+            .iter()
+            .fold(1u64, |n, i| n.saturating_add(value_nodes(i))),
+        Value::Object(fields) => fields
+            .values()
+            .fold(1u64, |n, i| n.saturating_add(value_nodes(i))),
+        _ => 1,
+    }
+}
+
+/// Nodes of an argument as written (a variable is one node).
+fn argument_nodes(v: &Positioned<async_graphql_value::Value>) -> u64 {
+    use async_graphql_value::Value as Written;
+    fn count(v: &Written) -> u64 {
+        match v {
+            Written::List(items) => items.iter().fold(1u64, |n, i| n.saturating_add(count(i))),
+            Written::Object(fields) => fields
+                .values()
+                .fold(1u64, |n, i| n.saturating_add(count(i))),
+            _ => 1,
+        }
+    }
+    count(&v.node)
+}
+
+/// Nodes of a list of directives: each directive and its argument values.
+fn directive_nodes(directives: &[Positioned<Directive>]) -> u64 {
+    directives
+        .iter()
+        .map(|d| {
+            1 + d
+                .node
+                .arguments
+                .iter()
+                .map(|(_, v)| argument_nodes(v))
+                .sum::<u64>()
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -309,9 +665,13 @@ mod tests {
     "#;
 
     fn m(q: &str, vars: serde_json::Value) -> Measures {
+        named(q, None, vars)
+    }
+
+    fn named(q: &str, op: Option<&str>, vars: serde_json::Value) -> Measures {
         let model = CostModel::from_sdl(SDL).unwrap();
         let doc = parse_query(q).unwrap();
-        measure(&doc, None, &Variables::from_json(vars), &model)
+        measure(&doc, op, &Variables::from_json(vars), &model)
     }
 
     #[test]
@@ -356,6 +716,17 @@ mod tests {
     }
 
     #[test]
+    fn nodes_count_each_field_times_the_lists_above_it() {
+        // products: 1, each of 20 products: itself, id, reviews (1 + 5
+        // reviews, each itself and its rating).
+        let s = m(
+            "{ products { id reviews { rating } } }",
+            serde_json::json!({}),
+        );
+        assert_eq!(s.nodes, 1 + 20 * (1 + 1 + (1 + 5 * 2)));
+    }
+
+    #[test]
     fn fragment_bombs_are_walked_once_per_fragment() {
         let mut q = String::from("{ ...F0 }\n");
         for i in 0..40 {
@@ -367,24 +738,82 @@ mod tests {
         }
         q.push_str("fragment F40 on Query { product(id: 1) { name } }");
         let measures = m(&q, serde_json::json!({}));
-        assert_eq!(measures.selections, 1u64 << 41);
+        assert!(measures.selections > 1u64 << 42, "{}", measures.selections);
         assert_eq!(measures.cost, 1u64 << 40);
         assert_eq!(measures.root_fields, 1u64 << 40);
     }
 
+    /// The engine validates every operation: a bomb in the one that is not
+    /// selected still counts, the cost is the selected one's.
     #[test]
-    fn introspection_counts_for_one_level_of_depth() {
+    fn every_operation_counts_in_the_shape_and_only_the_selected_one_is_priced() {
+        let mut q = String::from("query A { product(id: 1) { name } } query B { ...F0 }\n");
+        for i in 0..24 {
+            q.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} ...F{} }}\n",
+                i + 1,
+                i + 1,
+                i + 1
+            ));
+        }
+        q.push_str("fragment F24 on Query { __typename }");
+        let s = named(&q, Some("A"), serde_json::json!({}));
+        assert!(s.selections > 3u64.pow(24), "{}", s.selections);
+        assert_eq!(s.root_fields, 3u64.pow(24));
+        assert_eq!(s.cost, 1);
+        assert_eq!(s.nodes, 2);
+        // An unused fragment counts too.
+        let unused = "query A { product(id: 1) { name } } fragment U on Query { ...V ...V } \
+                      fragment V on Query { product(id: 1) { name } }";
+        let s = named(unused, Some("A"), serde_json::json!({}));
+        // A: 3 nodes (field, argument, child); V: 3 (+1 definition); U: 2
+        // spreads of V (+1 definition), V counted again inside U.
+        assert_eq!(s.selections, 3 + 4 + (2 * 4 + 1));
+    }
+
+    #[test]
+    fn argument_values_and_directives_count_as_nodes() {
+        let s = m(
+            "{ product(id: [1, 2, {a: 3}]) @include(if: true) { id } }",
+            serde_json::json!({}),
+        );
+        // field 1, list 1 + 1 + 1 + object 1 + 1, directive 1 + 1, child 1
+        assert_eq!(s.selections, 9);
+    }
+
+    #[test]
+    fn introspection_counts_in_depth_but_of_type_does_not() {
         let q = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { \
                  ofType { ofType { name } } } } } } } } } } }";
         let s = m(q, serde_json::json!({}));
-        assert_eq!(s.depth, 1);
+        assert_eq!(s.depth, 5);
+        assert_eq!(s.introspection_depth, 1);
         assert_eq!(s.selections, 11);
+    }
+
+    #[test]
+    fn circular_introspection_is_measured_by_its_list_nesting() {
+        let q = "{ __schema { types { fields { type { fields { type { fields { type { \
+                 interfaces { name } } } } } } } } } }";
+        let s = m(q, serde_json::json!({}));
+        assert_eq!(s.introspection_depth, 4);
+        assert_eq!(s.depth, 10);
     }
 
     #[test]
     fn circular_fragments_are_found() {
         let q = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
         assert!(m(q, serde_json::json!({})).circular_fragment.is_some());
+    }
+
+    #[test]
+    fn fragment_chains_deeper_than_the_walk_are_too_deep() {
+        let mut q = String::from("{ __typename }\n");
+        for i in 0..300 {
+            q.push_str(&format!("fragment F{i} on Query {{ ...F{} }}\n", i + 1));
+        }
+        q.push_str("fragment F300 on Query { __typename }");
+        assert_eq!(m(&q, serde_json::json!({})).depth, u64::from(MAX_NESTING));
     }
 
     #[test]
@@ -395,6 +824,5 @@ mod tests {
         assert_eq!(s.aliases, 1);
         assert_eq!(s.directives, 4);
         assert_eq!(s.root_fields, 1);
-        assert_eq!(s.selections, 3);
     }
 }

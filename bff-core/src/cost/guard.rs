@@ -5,15 +5,27 @@
 //! 1. on the raw text: bytes, tokens and bracket nesting
 //!    ([`super::lexer`]); over any, the document is never parsed;
 //! 2. parse once (`Request::parsed_query`: execution reuses this parse; a
-//!    repeated document comes from a bounded cache of parsed documents);
-//! 3. one memoised walk ([`super::estimate`]): fragment-expanded
-//!    selections, depth, aliases, root fields, directives in every position,
-//!    and the static cost from the client's `@cost`/`@listSize` model.
+//!    repeated document comes from a bounded cache of documents that passed
+//!    every limit);
+//! 3. the shape of the **whole document** ([`super::estimate::shape`], once
+//!    per document, each named fragment expanded once): the nodes the
+//!    engine's validation walks, depth, aliases, root fields, directives and
+//!    introspection nesting of every operation, used or not;
+//! 4. the price of the operation that runs ([`super::estimate::price`],
+//!    with its variables): static cost and response nodes.
+//!
+//! The engine validates every operation of a document whatever
+//! `operationName` selects, so the guard measures every operation and every
+//! fragment too; a document is refused when any of them is over a limit,
+//! and the engine is handed only documents the guard measured in full
+//! (nothing is stripped: what the client sent is what is validated, as
+//! the GraphQL specification asks).
 //!
 //! Every limit found exceeded is reported, together, as one
 //! `QUERY_TOO_COMPLEX` error each, with `extensions.kind` (which limit),
-//! `extensions.limit` and `extensions.measured`; the edge answers 400 and
-//! nothing executes. A circular fragment is a `GRAPHQL_VALIDATION_FAILED`.
+//! `extensions.limit` and `extensions.measured`; the edge answers 400 with
+//! the measured cost in `extensions.cost.requested`, and nothing executes.
+//! A circular fragment is a `GRAPHQL_VALIDATION_FAILED`.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -44,9 +56,10 @@ pub struct Guard {
     client: ClientKind,
     limits: ClientLimits,
     model: Arc<CostModel>,
-    /// Parsed documents by exact text: a repeated operation (every real
-    /// client repeats a handful) skips the raw-text scan and the parse.
-    /// Bounded; TinyLFU admission keeps the hot ones under churn.
+    /// Parsed documents that passed every limit, by exact text: a repeated
+    /// operation (every real client repeats a handful) skips the raw-text
+    /// scan, the parse and the shape walk. A refused document is never
+    /// kept. Bounded; TinyLFU admission keeps the hot ones under churn.
     documents: moka::sync::Cache<Arc<str>, Arc<Parsed>>,
     /// Requests (document, operation name and variables, as a keyed 128-bit
     /// hash) that passed async-graphql's full validation, with what the
@@ -69,6 +82,8 @@ const DOCUMENT_CACHE_MAX_BYTES: usize = 32 * 1024;
 #[derive(Debug)]
 pub struct Parsed {
     pub document: Arc<ExecutableDocument>,
+    /// Its shape (every operation and fragment; no variables needed).
+    shape: Measures,
     /// The actual-cost plan of the first operation name it was asked for
     /// (a document almost always holds one operation).
     plan: OnceLock<(Option<String>, Option<Arc<Plan>>)>,
@@ -106,8 +121,9 @@ impl AuthorizedFor {
 const AUTHORIZED_VERDICTS: usize = 16;
 
 impl Parsed {
-    fn new(document: ExecutableDocument) -> Self {
+    fn new(document: ExecutableDocument, model: &CostModel) -> Self {
         Parsed {
+            shape: estimate::shape(&document, model),
             document: Arc::new(document),
             plan: OnceLock::new(),
             first_verdict: OnceLock::new(),
@@ -191,11 +207,19 @@ pub struct Assessment {
     pub validated_before: bool,
 }
 
+/// A request the guard refused: the errors to answer with, and the cost
+/// it measured (0 when the document was refused before it was parsed).
+#[derive(Debug)]
+pub struct Refused {
+    pub errors: Vec<ServerError>,
+    pub cost: u64,
+}
+
 /// One exceeded limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     /// `bytes`, `tokens`, `nesting`, `selections`, `depth`, `aliases`,
-    /// `root_fields`, `directives` or `cost`.
+    /// `root_fields`, `directives`, `introspection_depth`, `nodes` or `cost`.
     pub kind: &'static str,
     pub limit: u64,
     pub measured: u64,
@@ -207,11 +231,13 @@ impl Violation {
             "bytes" => "the document is too long",
             "tokens" => "the document has too many tokens",
             "nesting" => "the document nests brackets too deeply",
-            "selections" => "the operation selects too many fields (fragments expanded)",
+            "selections" => "the document has too many selections to validate (fragments expanded)",
             "depth" => "the operation is nested too deeply",
             "aliases" => "the operation uses too many aliases",
             "root_fields" => "the operation selects too many root fields",
             "directives" => "the operation uses too many directives",
+            "nodes" => "the response could hold too many fields (lists multiplied)",
+            "introspection_depth" => "the introspection query nests type lists too deeply",
             _ => "the operation costs too much",
         };
         let mut err = ServerError::new(
@@ -275,54 +301,63 @@ impl Guard {
     }
 
     /// Checks one request; parses it (once) on the way.
-    pub fn check(
-        &self,
-        request: &mut async_graphql::Request,
-    ) -> Result<Assessment, Vec<ServerError>> {
+    pub fn check(&self, request: &mut async_graphql::Request) -> Result<Assessment, Refused> {
+        let refused = |errors| Refused { errors, cost: 0 };
         let cached = self.documents.get(request.query.as_str());
-        if let Some(parsed) = &cached {
-            // Passed the raw checks when it was first parsed: same text.
-            request.set_parsed_query(ExecutableDocument::clone(&parsed.document));
-        } else {
-            let raw = self.check_raw(&request.query);
-            if !raw.is_empty() {
-                return Err(self.refuse(&raw));
+        let was_cached = cached.is_some();
+        let parsed = match cached {
+            // Passed every check when it was first parsed: same text.
+            Some(parsed) => {
+                request.set_parsed_query(ExecutableDocument::clone(&parsed.document));
+                parsed
             }
-        }
+            None => {
+                let raw = self.check_raw(&request.query);
+                if !raw.is_empty() {
+                    return Err(refused(self.refuse(&raw)));
+                }
+                let document = request
+                    .parsed_query()
+                    .map_err(|e| refused(vec![with_code(e, ErrorCode::GraphqlParseFailed)]))?;
+                Arc::new(Parsed::new(document.clone(), &self.model))
+            }
+        };
         let validation_key = self.validation_key(request);
         let known = self.validated.get(&validation_key);
         let validated_before = known.is_some();
-        let cacheable = cached.is_none() && request.query.len() <= DOCUMENT_CACHE_MAX_BYTES;
-        let key: Option<Arc<str>> = cacheable.then(|| Arc::from(request.query.as_str()));
-        let parsed = request
-            .parsed_query()
-            .map_err(|e| vec![with_code(e, ErrorCode::GraphqlParseFailed)])?;
-        let parsed = match cached {
-            Some(parsed) => parsed,
-            None => Arc::new(Parsed::new(parsed.clone())),
-        };
-        if let Some(key) = key {
-            self.documents.insert(key, parsed.clone());
-        }
         // The same request (text, operation, variables) measured the same
         // when it first passed.
         let measures = match known {
             Some(measures) => measures,
-            None => estimate::measure(
-                &parsed.document,
-                request.operation_name.as_deref(),
-                &request.variables,
-                &self.model,
-            ),
+            None => {
+                let mut measures = parsed.shape.clone();
+                (measures.cost, measures.nodes) = estimate::price(
+                    &parsed.document,
+                    request.operation_name.as_deref(),
+                    &request.variables,
+                    &self.model,
+                );
+                measures
+            }
         };
         if let Some(name) = &measures.circular_fragment {
             self.count("circular_fragment");
             let err = ServerError::new(format!("fragment `{name}` spreads itself"), None);
-            return Err(vec![with_code(err, ErrorCode::GraphqlValidationFailed)]);
+            return Err(refused(vec![with_code(
+                err,
+                ErrorCode::GraphqlValidationFailed,
+            )]));
         }
         let violations = self.check_measures(&measures);
         if !violations.is_empty() {
-            return Err(self.refuse(&violations));
+            return Err(Refused {
+                errors: self.refuse(&violations),
+                cost: measures.cost,
+            });
+        }
+        if !was_cached && request.query.len() <= DOCUMENT_CACHE_MAX_BYTES {
+            self.documents
+                .insert(Arc::from(request.query.as_str()), parsed.clone());
         }
         metrics::histogram!(names::COST_ESTIMATED, names::LABEL_CLIENT => self.client.as_str())
             .record(measures.cost as f64);
@@ -375,6 +410,12 @@ impl Guard {
             ("aliases", u64::from(l.max_aliases), m.aliases),
             ("root_fields", u64::from(l.max_root_fields), m.root_fields),
             ("directives", u64::from(l.max_directives), m.directives),
+            (
+                "introspection_depth",
+                u64::from(l.max_introspection_depth),
+                m.introspection_depth,
+            ),
+            ("nodes", l.max_nodes, m.nodes),
             ("cost", l.max_cost, m.cost),
         ]
         .into_iter()
@@ -435,7 +476,7 @@ mod tests {
     #[test]
     fn an_auth_verdict_is_remembered_per_operation_and_claims() {
         let doc = async_graphql::parser::parse_query("query A { a } query B { b }").unwrap();
-        let parsed = Parsed::new(doc);
+        let parsed = Parsed::new(doc, &CostModel::default());
         let decided = Cell::new(0);
         let ask = |op: Option<&str>, who: Option<&Identity>, verdict: bool| {
             parsed.authorized(op, who, || {
@@ -465,7 +506,10 @@ mod tests {
 
     #[test]
     fn past_the_bound_verdicts_are_decided_each_time() {
-        let parsed = Parsed::new(async_graphql::parser::parse_query("{ a }").unwrap());
+        let parsed = Parsed::new(
+            async_graphql::parser::parse_query("{ a }").unwrap(),
+            &CostModel::default(),
+        );
         let decided = Cell::new(0);
         let scopes: Vec<String> = (0..AUTHORIZED_VERDICTS + 4)
             .map(|i| format!("s{i}"))

@@ -13,7 +13,8 @@
 //! - [`directives`]: `@cost` and `@listSize`, declared once for every client's SDL.
 //! - [`model`]: the weights, read back from a client's SDL at startup.
 //! - [`lexer`]: token count on the raw text, before parsing.
-//! - [`estimate`]: one memoised walk: sizes and static cost (fragment bombs stay linear).
+//! - [`estimate`]: memoised walks of the whole document (sizes) and of the
+//!   operation that runs (static cost, response nodes); fragment bombs stay linear.
 //! - [`guard`]: the limits, all violations reported together.
 //! - [`actual`]: the actual cost, read off the response.
 //! - [`budget`]: GCRA buckets with refund; in memory or in Redis (one Lua script).
@@ -30,10 +31,13 @@ pub mod lexer;
 pub mod model;
 pub mod rate_limit_query;
 
+#[cfg(test)]
+mod engine_bound_tests;
+
 pub use self::{
     budget::{BudgetStatus, Budgets},
     flood::FloodLimiter,
-    guard::{Assessment, Guard, Violation},
+    guard::{Assessment, Guard, Refused, Violation},
     model::CostModel,
     rate_limit_query::{RateLimit, RateLimitQuery},
 };

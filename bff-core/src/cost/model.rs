@@ -29,6 +29,8 @@ pub struct FieldCost {
     pub list: Option<ListSize>,
     /// The named type the field returns (list and non-null stripped).
     pub ty: String,
+    /// It returns a list.
+    pub is_list: bool,
     /// Integer defaults of the field's arguments, by argument name.
     pub int_defaults: HashMap<String, i64>,
 }
@@ -47,10 +49,64 @@ pub struct CostModel {
     /// Types under which some field has a weight (directly or deeper):
     /// the actual-cost walk skips the subtrees of every other type.
     weighted: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    /// Upper bounds of the introspection lists this schema answers, so
+    /// that the guard can price `__schema { types { fields { … } } }` by
+    /// what it really resolves.
+    pub introspection: IntrospectionSizes,
     /// Root type names (`Query`, `Mutation`, `Subscription` unless renamed).
     pub query: String,
     pub mutation: String,
     pub subscription: String,
+}
+
+/// How much each introspection list of one schema can yield: the longest
+/// list of its kind (`max_*`) and all of them together (`total_*`), the
+/// SDL's own definitions plus the built-in scalars, directives and
+/// introspection types, counted generously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntrospectionSizes {
+    /// `__Schema.types`.
+    pub types: u64,
+    /// `__Schema.directives`.
+    pub directives: u64,
+    /// `__Type.fields`.
+    pub max_fields: u64,
+    pub total_fields: u64,
+    /// `__Field.args` and `__Directive.args`.
+    pub max_args: u64,
+    pub total_args: u64,
+    /// `__Type.enumValues`.
+    pub max_enum_values: u64,
+    pub total_enum_values: u64,
+    /// `__Type.inputFields`.
+    pub max_input_fields: u64,
+    pub total_input_fields: u64,
+    /// `__Type.interfaces` and `__Type.possibleTypes`.
+    pub max_related_types: u64,
+    pub total_related_types: u64,
+}
+
+impl Default for IntrospectionSizes {
+    /// What every schema answers before its SDL counts in: five scalars and
+    /// eight introspection types (their 40-odd fields, their arguments, the
+    /// 27 values of `__TypeKind` and `__DirectiveLocation`) and five
+    /// built-in directives.
+    fn default() -> Self {
+        Self {
+            types: 13,
+            directives: 5,
+            max_fields: 12,
+            total_fields: 45,
+            max_args: 2,
+            total_args: 12,
+            max_enum_values: 19,
+            total_enum_values: 27,
+            max_input_fields: 0,
+            total_input_fields: 0,
+            max_related_types: 0,
+            total_related_types: 0,
+        }
+    }
 }
 
 /// The SDL could not be read.
@@ -68,7 +124,13 @@ impl CostModel {
             subscription: "Subscription".into(),
             ..CostModel::default()
         };
+        let mut has_interface = false;
         for def in doc.definitions {
+            model.introspection.count(&def);
+            has_interface |= matches!(
+                &def,
+                TypeSystemDefinition::Type(t) if matches!(t.node.kind, TypeKind::Interface(_))
+            );
             match def {
                 TypeSystemDefinition::Schema(schema) => {
                     let s = schema.node;
@@ -94,6 +156,7 @@ impl CostModel {
                         let field = field.node;
                         let mut cost = FieldCost {
                             ty: named_type(&field.ty.node.base),
+                            is_list: matches!(field.ty.node.base, BaseType::List(_)),
                             ..FieldCost::default()
                         };
                         for arg in &field.arguments {
@@ -113,6 +176,14 @@ impl CostModel {
                 }
                 TypeSystemDefinition::Directive(_) => {}
             }
+        }
+        // An interface's possible types are its implementors: at most every
+        // type of the schema.
+        if has_interface {
+            model.introspection.max_related_types = model
+                .introspection
+                .max_related_types
+                .max(model.introspection.types);
         }
         // Fixpoint: a type is weighted if a field of it is, or leads to one.
         loop {
@@ -171,6 +242,76 @@ impl CostModel {
             .collect();
         out.sort();
         out
+    }
+}
+
+impl IntrospectionSizes {
+    /// Counts one definition of the SDL in.
+    fn count(&mut self, def: &TypeSystemDefinition) {
+        fn add(max: &mut u64, total: &mut u64, n: usize) {
+            *max = (*max).max(n as u64);
+            *total += n as u64;
+        }
+        match def {
+            TypeSystemDefinition::Type(ty) => {
+                self.types += 1;
+                let (fields, implements) = match &ty.node.kind {
+                    TypeKind::Object(o) => (&o.fields[..], o.implements.len()),
+                    TypeKind::Interface(i) => (&i.fields[..], i.implements.len()),
+                    TypeKind::Union(u) => {
+                        add(
+                            &mut self.max_related_types,
+                            &mut self.total_related_types,
+                            u.members.len(),
+                        );
+                        return;
+                    }
+                    TypeKind::Enum(e) => {
+                        add(
+                            &mut self.max_enum_values,
+                            &mut self.total_enum_values,
+                            e.values.len(),
+                        );
+                        return;
+                    }
+                    TypeKind::InputObject(i) => {
+                        add(
+                            &mut self.max_input_fields,
+                            &mut self.total_input_fields,
+                            i.fields.len(),
+                        );
+                        return;
+                    }
+                    TypeKind::Scalar => return,
+                };
+                add(&mut self.max_fields, &mut self.total_fields, fields.len());
+                for field in fields {
+                    add(
+                        &mut self.max_args,
+                        &mut self.total_args,
+                        field.node.arguments.len(),
+                    );
+                }
+                // An object's interfaces; an interface's possible types are
+                // its implementors, each of which names it: the total holds
+                // both directions.
+                add(
+                    &mut self.max_related_types,
+                    &mut self.total_related_types,
+                    implements,
+                );
+                self.total_related_types += implements as u64;
+            }
+            TypeSystemDefinition::Directive(d) => {
+                self.directives += 1;
+                add(
+                    &mut self.max_args,
+                    &mut self.total_args,
+                    d.node.arguments.len(),
+                );
+            }
+            TypeSystemDefinition::Schema(_) => {}
+        }
     }
 }
 

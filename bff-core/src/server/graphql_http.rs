@@ -791,8 +791,9 @@ async fn run_inner(
                 }
                 assessment
             }
-            Err(errors) => {
-                let errors: Vec<ServerError> = errors
+            Err(refused) => {
+                let errors: Vec<ServerError> = refused
+                    .errors
                     .into_iter()
                     .map(|e| with_code(e, ErrorCode::GraphqlParseFailed))
                     .collect();
@@ -810,14 +811,15 @@ async fn run_inner(
                     StatusCode::BAD_REQUEST
                 };
                 // Nothing was reserved, but the answer still tells the
-                // caller where its budget stands (CONTRACT §3: every
-                // response carries the cost and the rate-limit headers).
+                // caller what the operation was measured at and where its
+                // budget stands (every response carries the cost and the
+                // rate-limit headers).
                 let budget = app.runtime.budgets.peek(app.kind(), &caller).await;
                 let refusal = Refusal {
                     status,
                     errors,
                     headers: rate_limit_headers(&budget),
-                    extensions: Some(json!({"cost": cost_json(0, 0, &budget)})),
+                    extensions: Some(json!({"cost": cost_json(refused.cost, 0, &budget)})),
                 };
                 return refusal_response(client, refusal, media);
             }

@@ -26,7 +26,7 @@ mod shed;
 use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
 
 use async_graphql::{
-    parser::types::{ExecutableDocument, OperationDefinition, OperationType},
+    parser::types::{OperationDefinition, OperationType},
     ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode,
 };
 use axum::{routing::get, Router};
@@ -205,26 +205,7 @@ impl ClientSchema {
     }
 }
 
-/// The operation of `doc` a request runs: the one named `wanted`, or the
-/// only one. `None` when that is ambiguous or unknown (validation reports it).
-pub fn selected_operation<'a>(
-    doc: &'a ExecutableDocument,
-    wanted: Option<&str>,
-) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
-    use async_graphql::parser::types::DocumentOperations;
-    match (&doc.operations, wanted) {
-        // A lone anonymous operation: it has no name of its own.
-        (DocumentOperations::Single(op), _) => Some((None, &op.node)),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .get_key_value(name)
-            .map(|(n, op)| (Some(n.as_str()), &op.node)),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
-            .iter()
-            .next()
-            .map(|(n, op)| (Some(n.as_str()), &op.node)),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
+pub use crate::cost::estimate::selected_operation;
 
 /// `(is mutation, root field) → nullable`, read from the client's SDL.
 fn root_nullability(sdl: &str) -> HashMap<(bool, String), bool> {

@@ -18,6 +18,7 @@ fn small() -> ClientLimits {
         max_directives: 2,
         max_selections: 12,
         max_bytes: 400,
+        ..ClientLimits::default()
     }
 }
 
@@ -68,11 +69,12 @@ async fn each_limit_violated_alone_is_refused_with_its_limit_and_measured_value_
             3,
         ),
         (
+            // 3 spreads of 6 nodes (+1 each), and the definition (+1).
             "selections",
             "{ ...F ...F ...F } fragment F on Query { rateLimit { cost limit remaining resetAt restoreRate } }"
                 .into(),
             12,
-            18,
+            28,
         ),
         (
             "cost",
@@ -90,8 +92,14 @@ async fn each_limit_violated_alone_is_refused_with_its_limit_and_measured_value_
         assert_eq!(x["limit"], json!(limit), "{kind}: {x}");
         assert_eq!(x["measured"], json!(measured), "{kind}: {x}");
         assert!(a.body.get("data").is_none(), "{kind}: nothing executed");
-        // Nothing reserved, and the answer says where the budget stands.
-        assert_eq!(a.body["extensions"]["cost"]["requested"], 0, "{kind}");
+        // Nothing reserved; the answer says what the operation was measured
+        // at (nothing before it is parsed) and where the budget stands.
+        let requested = &a.body["extensions"]["cost"]["requested"];
+        match kind {
+            "tokens" | "bytes" => assert_eq!(*requested, 0, "{kind}"),
+            "cost" => assert_eq!(*requested, measured, "{kind}"),
+            _ => assert!(requested.is_u64(), "{kind}: {}", a.body),
+        }
         assert_eq!(a.body["extensions"]["cost"]["limit"], 500, "{kind}");
         assert_eq!(a.header("x-ratelimit-remaining").as_deref(), Some("500"));
     }
@@ -102,7 +110,11 @@ async fn each_limit_violated_alone_is_refused_with_its_limit_and_measured_value_
 async fn several_limits_violated_at_once_are_all_reported_together() {
     // Tokens raised: over the token limit, nothing else would be measured
     // (the document is not parsed).
-    let stack = small_stack(|l| l.max_tokens = 500).await;
+    let stack = small_stack(|l| {
+        l.max_tokens = 500;
+        l.max_selections = 100;
+    })
+    .await;
     let query = r#"{
         a: products(first: 40) { stock { available @include(if: true) @skip(if: false) } }
         b: product(id: "p1") { reviews { author { orders { id } } } }
@@ -145,10 +157,10 @@ async fn a_fragment_bomb_is_refused_with_400_without_expanding_it() {
     let k = kinds(&a);
     assert!(k.contains(&"selections".to_string()), "{k:?}");
     assert!(k.contains(&"cost".to_string()), "{k:?}");
-    assert_eq!(
-        violation(&a, "selections").expect("selections")["measured"],
-        json!(3u64 << 40)
-    );
+    let measured = violation(&a, "selections").expect("selections")["measured"]
+        .as_u64()
+        .expect("a number");
+    assert!(measured > 6 << 40, "{measured}");
     assert_eq!(stack.upstream_requests().await, 0);
 }
 
@@ -276,4 +288,68 @@ async fn the_graphiql_introspection_query_passes_every_client_guard() {
             a.body
         );
     }
+}
+
+/// The engine validates every operation of a document, whatever
+/// `operationName` selects: a fragment chain that only an unselected
+/// operation spreads (3^24 selections from a 2 KB document) is measured
+/// and refused like any other.
+#[tokio::test]
+async fn a_fragment_chain_in_an_operation_that_is_not_selected_is_refused() {
+    let stack = TestStack::builder().with_demo().start().await;
+    let mut q = String::from("query A { __typename } query B { ...F0 }\n");
+    for i in 0..24 {
+        q.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{n} ...F{n} ...F{n} }}\n",
+            n = i + 1
+        ));
+    }
+    q.push_str("fragment F24 on Query { __typename }");
+    for kind in [ClientKind::Web, ClientKind::Mobile, ClientKind::Admin] {
+        let body = json!({"query": q, "operationName": "A"});
+        let a = stack.post(kind, body, None, &[]).await;
+        assert_eq!(a.status, 400, "{kind:?}: {}", a.body);
+        let k = kinds(&a);
+        assert!(k.contains(&"selections".to_string()), "{kind:?}: {k:?}");
+        assert!(k.contains(&"root_fields".to_string()), "{kind:?}: {k:?}");
+        // Only what the selected operation would cost is requested.
+        assert_eq!(a.body["extensions"]["cost"]["requested"], 0);
+    }
+    assert_eq!(stack.upstream_requests().await, 0);
+}
+
+/// The circular introspection query security scanners send (graphql-cop):
+/// `fields { type { fields … } }` nested, depth 19.
+#[tokio::test]
+async fn the_circular_introspection_query_of_scanners_is_refused() {
+    let stack = TestStack::builder().with_demo().start().await;
+    let mut q = String::from("query cop { __schema { types { ");
+    for _ in 0..8 {
+        q.push_str("fields { type { ");
+    }
+    q.push_str("name");
+    q.push_str(&" } }".repeat(8));
+    q.push_str(" } } }");
+    for kind in [ClientKind::Web, ClientKind::Mobile] {
+        let a = stack.graphql(kind, &q, None).await;
+        assert_eq!(a.status, 400, "{kind:?}: {}", a.body);
+        let k = kinds(&a);
+        assert!(k.contains(&"depth".to_string()), "{kind:?}: {k:?}");
+        assert!(
+            k.contains(&"introspection_depth".to_string()),
+            "{kind:?}: {k:?}"
+        );
+        let x = violation(&a, "depth").expect("depth");
+        assert_eq!(x["measured"], 19, "{x}");
+        let x = violation(&a, "introspection_depth").expect("introspection");
+        assert_eq!(
+            (x["limit"].clone(), x["measured"].clone()),
+            (json!(2), json!(8))
+        );
+    }
+    // Three nested type lists are refused even when shallow enough.
+    let q = "{ __schema { types { fields { type { interfaces { possibleTypes { name } } } } } } }";
+    let a = stack.graphql(ClientKind::Web, q, None).await;
+    assert_eq!(kinds(&a), vec!["introspection_depth"], "{}", a.body);
+    assert_eq!(stack.upstream_requests().await, 0);
 }
