@@ -5,6 +5,7 @@ mod harness;
 mod test_redis;
 
 mod admin;
+mod attacks;
 mod auth;
 mod compose;
 mod config;
