@@ -8,6 +8,10 @@
 //! - `guard/parse_only_*`: async-graphql's parser alone, for comparison.
 //! - `guard/fragment_bomb_refused`: 40 fragments each spreading the next
 //!   twice (2^40 selections expanded), refused by the memoised count.
+//! - `guard/worst_accepted_*`: the costliest documents web's default limits
+//!   accept, each new to the guard (no document cache): 4,900 selections in
+//!   4,910 tokens, and GraphiQL's introspection query (priced against the
+//!   schema).
 //! - `budget/memory` and `budget/redis`: one charge + one refund of it (Redis
 //!   from `BFF_REDIS_URL`, else 127.0.0.1:6379; skipped when unreachable).
 
@@ -78,6 +82,22 @@ fn guard_benches(c: &mut Criterion) {
     group.bench_function("parse_only_1000_aliases", |b| {
         b.iter(|| black_box(async_graphql::parser::parse_query(aliases.as_str()).is_ok()))
     });
+    let widest = format!("{{ product(id: \"p1\") {{ {} }} }}", "id ".repeat(4_900));
+    for (name, doc) in [
+        ("worst_accepted_selections", widest.as_str()),
+        ("worst_accepted_introspection", INTROSPECTION),
+    ] {
+        let mut round = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                // A new text each time: the guard caches accepted documents.
+                round += 1;
+                let mut request = async_graphql::Request::new(format!("# {round}\n{doc}"));
+                let a = defaults.check(&mut request).expect("accepted");
+                black_box(a.cost)
+            })
+        });
+    }
     group.bench_function("fragment_bomb_refused", |b| {
         b.iter(|| {
             let mut request = async_graphql::Request::new(bomb.as_str());
@@ -86,6 +106,33 @@ fn guard_benches(c: &mut Criterion) {
     });
     group.finish();
 }
+
+/// GraphiQL's introspection query (graphql-js `getIntrospectionQuery()`).
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef }
+    isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}"#;
 
 fn budget_benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

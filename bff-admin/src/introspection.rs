@@ -2,7 +2,7 @@
 //!
 //! The admin schema maps the back office (which levers exist, which fields
 //! carry personal data). async-graphql's `disable_introspection()` is all or
-//! nothing and answers without an error code (PITFALLS 10), so this
+//! nothing and answers without an error code (docs/pitfalls.md #10), so this
 //! extension looks at the parsed document instead: an operation that asks
 //! for `__schema` or `__type` is refused with `UNAUTHENTICATED` (no token)
 //! or `FORBIDDEN` (not staff) unless `[clients.admin] introspection = true`.

@@ -1,4 +1,4 @@
-//! The back-office schema (CONTRACT §5 "admin").
+//! The back-office schema (docs/contract.md §5 "admin").
 //!
 //! Staff tools need the raw view: users and orders by page, and the live
 //! state of the gateway itself (breakers, counters, caches) with the two

@@ -1,7 +1,7 @@
 //! The contract's error codes, in one place.
 //!
 //! Every error that leaves the gateway carries `extensions.code` with one of
-//! these strings (CONTRACT §3 "Errors"). Modules keep their own `thiserror`
+//! these strings (docs/contract.md §3 "Errors"). Modules keep their own `thiserror`
 //! enums and map them here with a `code()` method; this file is the only
 //! place that knows the wire spelling and the HTTP status of each code.
 

@@ -5,7 +5,7 @@
 //! mobile show the same text: `$2,376.63`, `€19.99`, `CHF 19.99`. The en-US
 //! locale puts a known symbol before the number with no space, and a
 //! currency without an en-US symbol as its ISO code followed by a
-//! NO-BREAK SPACE (U+00A0), exactly as the browser does (CONTRACT §5 shows
+//! NO-BREAK SPACE (U+00A0), exactly as the browser does (docs/contract.md §5 shows
 //! it as `CHF 19.99`). The symbol table and the rounding were checked
 //! against Node's ICU.
 

@@ -1,4 +1,4 @@
-//! The phone app's schema (CONTRACT §5 "mobile").
+//! The phone app's schema (docs/contract.md §5 "mobile").
 //!
 //! A phone pays for round trips and bytes, so this schema is shaped around
 //! screens rather than entities: `home` answers the whole home screen in one

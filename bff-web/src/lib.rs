@@ -1,4 +1,4 @@
-//! The web storefront's schema (CONTRACT §5 "web").
+//! The web storefront's schema (docs/contract.md §5 "web").
 //!
 //! # Layout
 //!

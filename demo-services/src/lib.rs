@@ -1,4 +1,4 @@
-//! The demo shop: six REST services of CONTRACT §4 (plus `shipping`, the
+//! The demo shop: six REST services of docs/contract.md §4 (plus `shipping`, the
 //! "adding a service" example), with deterministic data and fault injection.
 //!
 //! The gateway's tests, demos and benchmarks run against these: embedded on

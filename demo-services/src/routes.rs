@@ -1,4 +1,4 @@
-//! The REST routes of each demo service, exactly as CONTRACT §4 lists them.
+//! The REST routes of each demo service, exactly as docs/contract.md §4 lists them.
 //!
 //! Common rules: JSON bodies; `GET /<collection>?ids=a,b,c` answers the items
 //! found in any order, unknown ids omitted, at most 100 ids (more: 400);

@@ -1,4 +1,4 @@
-//! The demo REST services speak CONTRACT §4 exactly: the gateway's other
+//! The demo REST services speak docs/contract.md §4 exactly: the gateway's other
 //! suites rely on them, and so does anyone pointing a real service at it.
 
 use demo_services::{DemoServices, ServiceName};

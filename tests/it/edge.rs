@@ -1,4 +1,4 @@
-//! The HTTP edge of CONTRACT §3: statuses, media types, caps, headers.
+//! The HTTP edge of docs/contract.md §3: statuses, media types, caps, headers.
 
 use bff_core::{config::Config, context::ClientKind::Web};
 use serde_json::json;

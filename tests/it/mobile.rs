@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use crate::harness::{answer, stats, TestStack};
 
 /// The demo services and a gateway pointed at them.
-/// (The integrator folds this into the harness.)
 pub(crate) struct Shop {
     pub demo: DemoServices,
     pub stack: TestStack,
@@ -85,7 +84,7 @@ impl Shop {
     }
 }
 
-/// A verified identity, as the auth branch will build it from a token.
+/// A verified identity, as the gateway builds it from a token.
 pub(crate) fn identity(sub: &str, roles: &[Role]) -> Identity {
     Identity {
         sub: sub.to_string(),

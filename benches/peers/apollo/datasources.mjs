@@ -1,4 +1,4 @@
-// One RESTDataSource per demo REST service (CONTRACT §4), plus the
+// One RESTDataSource per demo REST service (docs/contract.md §4), plus the
 // per-request DataLoaders that batch lookups the way the Rust gateway's
 // loaders do (same routes, same keys, at most 100 ids a call).
 import { RESTDataSource } from '@apollo/datasource-rest';

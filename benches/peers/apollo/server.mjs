@@ -17,7 +17,7 @@ if (!secret) {
 }
 
 // The caller from `Authorization: Bearer <HS256 JWT>`; no header: anonymous;
-// a bad token: the whole request is refused with 401 (CONTRACT §3).
+// a bad token: the whole request is refused with 401 (docs/contract.md §3).
 function callerFrom(header) {
   if (!header) return null;
   const m = /^Bearer\s+(\S+)$/i.exec(header);

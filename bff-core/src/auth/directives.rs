@@ -2,7 +2,7 @@
 //! from the declaration.
 //!
 //! In async-graphql a schema directive (what the SDL shows) and a guard (what
-//! runs) are unrelated (PITFALLS 11): a field can advertise `@hasRole` and
+//! runs) are unrelated (docs/pitfalls.md #11): a field can advertise `@hasRole` and
 //! check nothing. Here there is no separate guard to forget. A client marks
 //! a field with the directive only, e.g.
 //! `#[graphql(directive = has_role::apply(vec![Role::Support]))]`, and

@@ -4,7 +4,7 @@
 //!
 //! - [`Authenticator`] is the only code that turns a bearer token into an
 //!   [`caller::Identity`]. jsonwebtoken's defaults are not the contract's
-//!   (PITFALLS 3), so every validation knob is set here explicitly: each key
+//!   (docs/pitfalls.md #3), so every validation knob is set here explicitly: each key
 //!   verifies exactly one algorithm (no `none`, no HS/RS confusion), `exp` is
 //!   required, `nbf` checked, `iss`/`aud` required when configured, leeway
 //!   small and configurable. The gateway's own claims are type-checked in

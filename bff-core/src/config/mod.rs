@@ -63,7 +63,7 @@ pub struct Config {
     pub shared_cache: SharedCacheConfig,
 }
 
-/// The contract's environment variables (CONTRACT §2) and the key each sets.
+/// The contract's environment variables (docs/contract.md §2) and the key each sets.
 pub const CONTRACT_ENV: &[(&str, &str)] = &[
     ("BFF_UPSTREAM_USERS", "services.users.url"),
     ("BFF_UPSTREAM_PRODUCTS", "services.products.url"),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Caps and timeouts of the HTTP edge (CONTRACT §3).
+/// Caps and timeouts of the HTTP edge (docs/contract.md §3).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {

@@ -2,7 +2,7 @@
 //! cost model, declared in the schema itself.
 //!
 //! Both are async-graphql `TypeDirective`s, so each client's SDL shows the
-//! model its operations are priced by (CONTRACT §3), and the guard reads
+//! model its operations are priced by (docs/contract.md §3), and the guard reads
 //! the weights back from that same SDL at startup ([`super::model`]): the
 //! printed schema cannot disagree with what is charged. A client marks an
 //! upstream-backed field with

@@ -3,7 +3,7 @@
 //! Cost budgets need a parsed, priced operation; a flood of garbage must be
 //! dropped before it costs that CPU. This is a plain request count per IP
 //! (governor's keyed GCRA), separate from budgets and much more generous.
-//! governor's keyed state grows with every IP it has seen (PITFALLS 7), and
+//! governor's keyed state grows with every IP it has seen (docs/pitfalls.md #7), and
 //! IPs are attacker controlled: every [`SWEEP_EVERY`] checks the limiter
 //! forgets IPs whose state is back to full (`retain_recent`) and gives the
 //! memory back (`shrink_to_fit`).

@@ -505,6 +505,32 @@ mod tests {
     }
 
     #[test]
+    fn only_documents_that_pass_every_limit_are_kept() {
+        let limits = ClientLimits {
+            max_depth: 2,
+            ..ClientLimits::default()
+        };
+        let guard = Guard::new(
+            ClientKind::Web,
+            "type Query { a: A } type A { b: A }",
+            &limits,
+        )
+        .unwrap();
+        let mut deep = async_graphql::Request::new("{ a { b { b } } }");
+        let refused = guard.check(&mut deep).unwrap_err();
+        assert_eq!(refused.errors.len(), 1);
+        let mut shallow = async_graphql::Request::new("{ a { b } }");
+        assert!(guard.check(&mut shallow).is_ok());
+        guard.documents.run_pending_tasks();
+        assert_eq!(guard.documents.entry_count(), 1);
+        assert!(guard.documents.get("{ a { b { b } } }").is_none());
+        // The refused one is refused again (not served from the cache).
+        assert!(guard
+            .check(&mut async_graphql::Request::new("{ a { b { b } } }"))
+            .is_err());
+    }
+
+    #[test]
     fn past_the_bound_verdicts_are_decided_each_time() {
         let parsed = Parsed::new(
             async_graphql::parser::parse_query("{ a }").unwrap(),

@@ -1,7 +1,7 @@
 //! Counting GraphQL tokens on the raw text, before any parsing.
 //!
 //! The parser (pest) builds a full parse tree before async-graphql's own
-//! recursion limit applies (PITFALLS 2), so a document made of 100 000
+//! recursion limit applies (docs/pitfalls.md #2), so a document made of 100 000
 //! punctuators costs real CPU and memory to reject after parsing. This
 //! counter is a single pass over the bytes with no allocation: it gives the
 //! guard a token count to compare with `max_tokens` while the document is

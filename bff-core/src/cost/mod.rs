@@ -1,4 +1,4 @@
-//! Operation limits, static cost and per-caller cost budgets (CONTRACT §3
+//! Operation limits, static cost and per-caller cost budgets (docs/contract.md §3
 //! "Cost and budgets").
 //!
 //! The edge runs, per request: [`FloodLimiter`] (requests per IP, before

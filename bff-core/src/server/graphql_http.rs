@@ -1,6 +1,6 @@
 //! GraphQL over HTTP, written as our own handler.
 //!
-//! async-graphql-axum's extractor is not an edge (PITFALLS 1): it reads
+//! async-graphql-axum's extractor is not an edge (docs/pitfalls.md #1): it reads
 //! bodies without a cap, executes `text/plain` bodies (CSRF), accepts batches
 //! of any length and mutations over GET. This handler does the HTTP part of
 //! the GraphQL-over-HTTP spec itself, then hands over to the pipeline:
@@ -1150,7 +1150,7 @@ fn get_cache_control(
         .map_or(no_store, |v| (v, true))
 }
 
-/// `extensions.cost` of CONTRACT §3.
+/// `extensions.cost` of docs/contract.md §3.
 fn cost_json(requested: u64, actual: u64, status: &BudgetStatus) -> serde_json::Value {
     json!({
         "requested": requested,

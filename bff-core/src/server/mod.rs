@@ -3,10 +3,10 @@
 //! Each client (web, mobile, admin) is one [`ClientApp`]: its executable
 //! schema, its guard (limits and cost model built from its SDL) and the
 //! process-wide [`Runtime`]. [`router`] turns it into an axum `Router` with
-//! the routes of CONTRACT §3; [`serve`] runs that router on a listener with
-//! the timeouts axum's own `serve` lacks (PITFALLS 4).
+//! the routes of docs/contract.md §3; [`serve`] runs that router on a listener with
+//! the timeouts axum's own `serve` lacks (docs/pitfalls.md #4).
 //!
-//! - `graphql_http`: GraphQL over HTTP, our own handler (PITFALLS 1).
+//! - `graphql_http`: GraphQL over HTTP, our own handler (docs/pitfalls.md #1).
 //! - `graphiql`: the playground page.
 //! - `health`: `/healthz` and `/readyz`.
 //! - `persisted`: APQ and safelisted operations (hash instead of document).
@@ -280,7 +280,7 @@ impl ClientApp {
     }
 }
 
-/// The routes of CONTRACT §3 for one client, with the edge layers.
+/// The routes of docs/contract.md §3 for one client, with the edge layers.
 pub fn router(app: Arc<ClientApp>) -> Router {
     let routes = Router::new()
         .route(

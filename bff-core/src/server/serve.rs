@@ -1,6 +1,6 @@
 //! The accept loop: hyper with a timer, so header-read timeouts work.
 //!
-//! `axum::serve` installs no hyper timer (PITFALLS 4), so its header-read
+//! `axum::serve` installs no hyper timer (docs/pitfalls.md #4), so its header-read
 //! timeout is inert and a slowloris client holds a connection forever. We
 //! serve each connection with `hyper_util`'s auto (HTTP/1 + HTTP/2) builder,
 //! a `TokioTimer` and an explicit header-read timeout, and drain gracefully:

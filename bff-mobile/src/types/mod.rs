@@ -21,7 +21,7 @@ pub use self::{
     user_summary::UserSummary,
 };
 
-/// Longest `summary` the app draws (CONTRACT §5), ellipsis included.
+/// Longest `summary` the app draws (docs/contract.md §5), ellipsis included.
 pub const SUMMARY_MAX_CHARS: usize = 100;
 
 /// Clamps a client's `first` argument to what a page may hold.

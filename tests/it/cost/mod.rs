@@ -1,4 +1,4 @@
-//! Cost and budgets (CONTRACT §3, issue 6) through the HTTP surface:
+//! Cost and budgets (docs/contract.md §3) through the HTTP surface:
 //! operation limits, static cost, budgets and refunds, and the Redis
 //! backend shared by two gateways.
 

@@ -1,6 +1,6 @@
 //! GCRA with a cost and a refund: the arithmetic both backends share.
 //!
-//! governor's GCRA has no refund (PITFALLS 7), so the bucket is kept here
+//! governor's GCRA has no refund (docs/pitfalls.md #7), so the bucket is kept here
 //! as one number per caller, its *theoretical arrival time* (TAT, in
 //! microseconds): the instant at which the bucket would be full again. A
 //! bucket of `limit` points restoring one point every `interval` µs can

@@ -1,7 +1,7 @@
 //! The in-memory bucket store: one process, bounded memory.
 //!
 //! Per-caller keys are attacker controlled (one per source IP), so the map
-//! must not grow with them (PITFALLS 7): a moka cache holds at most
+//! must not grow with them (docs/pitfalls.md #7): a moka cache holds at most
 //! `max_keys` buckets and forgets a bucket idle for `idle` (never less
 //! than the time a bucket takes to refill, so forgetting one never hands
 //! out points the caller would not have had anyway). Under capacity

@@ -19,7 +19,7 @@
 //! Coalescing of concurrent misses lives in `super::Upstream` (single-flight
 //! over a spawned task), not in the store: the fetch must outlive the
 //! client that started it, and a cancelled in-cache init future is a known
-//! source of trouble (PITFALLS 8, for moka's `get_with`).
+//! source of trouble (docs/pitfalls.md #8, for moka's `get_with`).
 
 use std::{
     any::Any,

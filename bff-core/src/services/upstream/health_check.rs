@@ -34,7 +34,7 @@ pub struct HealthCheckConfig {
     pub unhealthy_threshold: u32,
     /// Successful checks in a row that mark it healthy again.
     pub healthy_threshold: u32,
-    /// The route checked (CONTRACT §4: every service has `GET /health`).
+    /// The route checked (docs/contract.md §4: every service has `GET /health`).
     pub path: &'static str,
 }
 

@@ -12,7 +12,7 @@
 //!   service: pooled keep-alive connections, no redirects (they would carry
 //!   `X-User-*` to whatever host a `Location` names), a connect timeout,
 //!   `TCP_NODELAY`, and bodies read chunk by chunk under a byte cap
-//!   (PITFALLS 5).
+//!   (docs/pitfalls.md #5).
 //! - **Deadline**: every attempt runs under `min(policy timeout, time left
 //!   before RequestContext::deadline)`; no retry starts if its backoff would
 //!   end past the deadline. The time left is sent upstream as
@@ -26,7 +26,7 @@
 //! - **Cache and coalescing** only for GETs the service's policy marks
 //!   cacheable ([`CacheScope`]). A miss joins the fetch already in flight for
 //!   the same key, or starts one on a spawned task: a client that disconnects
-//!   cancels only its own wait, never the fetch others wait on (PITFALLS 8).
+//!   cancels only its own wait, never the fetch others wait on (docs/pitfalls.md #8).
 //!   A fetch left with no waiter finishes the attempt already on the wire
 //!   (its answer fills the cache) but starts no retry for nobody.
 //! - **Propagation**: `X-Request-Id`, `traceparent`, and identity headers
