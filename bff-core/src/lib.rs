@@ -15,6 +15,7 @@
 //!   REST service) and one module per REST service.
 //! - [`standalone`]: `main` of a client run alone.
 //! - [`telemetry`]: logging, tracing and the one list of metric names.
+//! - [`types`]: GraphQL types several clients expose the same way.
 //!
 //! Data flows one way: edge → guard → execute (client schema) → resolvers →
 //! loaders → service clients → upstream.
@@ -30,6 +31,7 @@ pub mod server;
 pub mod services;
 pub mod standalone;
 pub mod telemetry;
+pub mod types;
 
 /// A hash map with a fast, non-cryptographic hasher (foldhash), for maps
 /// read on every field of every request whose keys callers do not choose

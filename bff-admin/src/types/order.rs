@@ -3,7 +3,7 @@
 use bff_core::cost::directives::cost;
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use bff_core::{
     errors::ErrorCode,
     money::Money,
@@ -12,40 +12,7 @@ use bff_core::{
 
 use super::AdminUser;
 
-/// Where an order is in its life (the contract's statuses).
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum OrderStatus {
-    Pending,
-    Paid,
-    Shipped,
-    Delivered,
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// The schema's status of a wire status (`None` for one it does not know).
-    pub fn from_model(status: model::OrderStatus) -> Option<Self> {
-        Some(match status {
-            model::OrderStatus::Pending => Self::Pending,
-            model::OrderStatus::Paid => Self::Paid,
-            model::OrderStatus::Shipped => Self::Shipped,
-            model::OrderStatus::Delivered => Self::Delivered,
-            model::OrderStatus::Cancelled => Self::Cancelled,
-            model::OrderStatus::Unknown => return None,
-        })
-    }
-
-    /// The wire status of a schema status.
-    pub fn to_model(self) -> model::OrderStatus {
-        match self {
-            Self::Pending => model::OrderStatus::Pending,
-            Self::Paid => model::OrderStatus::Paid,
-            Self::Shipped => model::OrderStatus::Shipped,
-            Self::Delivered => model::OrderStatus::Delivered,
-            Self::Cancelled => model::OrderStatus::Cancelled,
-        }
-    }
-}
+pub use bff_core::types::OrderStatus;
 
 /// How an order was paid.
 #[derive(SimpleObject)]

@@ -2,32 +2,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Enum, Object, Result, ID};
+use async_graphql::{Object, Result, ID};
 use bff_core::{errors::ErrorCode, money::format_money, services::orders::model};
 
-/// Where an order is in its life (the contract's statuses).
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum OrderStatus {
-    Pending,
-    Paid,
-    Shipped,
-    Delivered,
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// The schema's status of a wire status (`None` for one it does not know).
-    pub fn from_model(status: model::OrderStatus) -> Option<Self> {
-        Some(match status {
-            model::OrderStatus::Pending => Self::Pending,
-            model::OrderStatus::Paid => Self::Paid,
-            model::OrderStatus::Shipped => Self::Shipped,
-            model::OrderStatus::Delivered => Self::Delivered,
-            model::OrderStatus::Cancelled => Self::Cancelled,
-            model::OrderStatus::Unknown => return None,
-        })
-    }
-}
+pub use bff_core::types::OrderStatus;
 
 /// An order in brief.
 pub struct OrderSummary(pub Arc<model::Order>);

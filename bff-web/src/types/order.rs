@@ -3,7 +3,7 @@
 use bff_core::cost::directives::{cost, list_size};
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use bff_core::{
     auth::{caller::Role, directives::has_role},
     errors::ErrorCode,
@@ -13,29 +13,7 @@ use bff_core::{
 
 use super::{Product, Shipment};
 
-/// Where an order is in its life.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum OrderStatus {
-    Pending,
-    Paid,
-    Shipped,
-    Delivered,
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// The schema's status of a wire status (`None` for one it does not know).
-    pub fn from_model(status: model::OrderStatus) -> Option<Self> {
-        Some(match status {
-            model::OrderStatus::Pending => Self::Pending,
-            model::OrderStatus::Paid => Self::Paid,
-            model::OrderStatus::Shipped => Self::Shipped,
-            model::OrderStatus::Delivered => Self::Delivered,
-            model::OrderStatus::Cancelled => Self::Cancelled,
-            model::OrderStatus::Unknown => return None,
-        })
-    }
-}
+pub use bff_core::types::OrderStatus;
 
 /// How an order was paid. Staff only.
 #[derive(SimpleObject)]
