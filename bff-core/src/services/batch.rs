@@ -34,8 +34,12 @@ use std::{
 
 use tokio::{sync::oneshot, task::AbortHandle};
 
-use super::{support::LoadError, tick::Tick, upstream::UpstreamError};
-use crate::FastMap;
+use super::{
+    support::LoadError,
+    tick::Tick,
+    upstream::{Fetched, UpstreamError},
+};
+use crate::{context::RequestContext, FastMap};
 
 /// What a loader answers a batch of keys with: the value of every key the
 /// service knows (unknown keys are absent).
@@ -52,6 +56,52 @@ pub trait Loader<K: Send + Sync + Hash + Eq + Clone + 'static>: Send + Sync + 's
         &self,
         keys: &[K],
     ) -> impl Future<Output = Result<LoadedMap<K, Self::Value>, LoadError>> + Send;
+}
+
+/// A service that answers many items by key in one call (`GET
+/// /products?ids=`, `GET /shipments?orderIds=`): implementing this makes
+/// [`ByKey`] its batch loader.
+pub trait BatchByKey: Send + Sync + 'static {
+    /// One item of the answer.
+    type Item: Send + Sync + 'static;
+
+    /// The key an item answers for (its id, or a shipment's order id).
+    fn key(item: &Self::Item) -> &str;
+
+    /// The items of `keys` (unknown keys are simply absent).
+    fn fetch(
+        &self,
+        ctx: &RequestContext,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Fetched<Vec<Arc<Self::Item>>>, UpstreamError>> + Send;
+}
+
+/// The per-request batch loader of a [`BatchByKey`] service: every key one
+/// batch collects goes out in one call (100 a call), each item answering
+/// the key it carries; a failed call fails every key it carried.
+pub struct ByKey<S> {
+    /// The request whose caller and deadline every call carries.
+    pub ctx: Arc<RequestContext>,
+    /// The service client.
+    pub service: S,
+}
+
+impl<S: BatchByKey> Loader<String> for ByKey<S> {
+    type Value = Fetched<Arc<S::Item>>;
+
+    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
+        let fetched = self
+            .service
+            .fetch(&self.ctx, keys)
+            .await
+            .map_err(Arc::new)?;
+        let stale = fetched.stale;
+        Ok(fetched
+            .value
+            .into_iter()
+            .map(|value| (S::key(&value).to_string(), Fetched { value, stale }))
+            .collect())
+    }
 }
 
 /// What one batch answers every key it carried with.

@@ -333,7 +333,7 @@ impl Loaders {
             users_by_id: Batcher::new(
                 UsersById {
                     ctx: ctx2(),
-                    users: c.users.clone(),
+                    service: c.users.clone(),
                 },
                 users::NAME,
                 scope.clone(),
@@ -341,7 +341,7 @@ impl Loaders {
             products_by_id: Batcher::new(
                 ProductsById {
                     ctx: ctx2(),
-                    products: c.products.clone(),
+                    service: c.products.clone(),
                 },
                 products::NAME,
                 scope.clone(),
@@ -349,7 +349,7 @@ impl Loaders {
             orders_by_id: Batcher::new(
                 OrdersById {
                     ctx: ctx2(),
-                    orders: c.orders.clone(),
+                    service: c.orders.clone(),
                 },
                 orders::NAME,
                 scope.clone(),
@@ -389,7 +389,7 @@ impl Loaders {
             shipments_by_order: Batcher::new(
                 ShipmentsByOrder {
                     ctx: ctx2(),
-                    shipping: c.shipping.clone(),
+                    service: c.shipping.clone(),
                 },
                 shipping::NAME,
                 scope.clone(),

@@ -6,36 +6,29 @@ use super::{model::Order, Orders};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{LoadedMap, Loader},
+        batch::{BatchByKey, ByKey, LoadedMap, Loader},
         support::LoadError,
-        upstream::Fetched,
+        upstream::{Fetched, UpstreamError},
     },
     FastMap,
 };
 
 /// Loads orders by id with `GET /orders?ids=` (100 ids a call).
-pub struct OrdersById {
-    /// The request whose caller and deadline every call carries.
-    pub ctx: Arc<RequestContext>,
-    /// The service client.
-    pub orders: Orders,
-}
+pub type OrdersById = ByKey<Orders>;
 
-impl Loader<String> for OrdersById {
-    type Value = Fetched<Arc<Order>>;
+impl BatchByKey for Orders {
+    type Item = Order;
 
-    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
-        let fetched = self
-            .orders
-            .by_ids(&self.ctx, keys)
-            .await
-            .map_err(Arc::new)?;
-        let stale = fetched.stale;
-        Ok(fetched
-            .value
-            .into_iter()
-            .map(|value| (value.id.clone(), Fetched { value, stale }))
-            .collect())
+    fn key(item: &Order) -> &str {
+        &item.id
+    }
+
+    async fn fetch(
+        &self,
+        ctx: &RequestContext,
+        keys: &[String],
+    ) -> Result<Fetched<Vec<Arc<Order>>>, UpstreamError> {
+        self.by_ids(ctx, keys).await
     }
 }
 

@@ -1,40 +1,30 @@
 //! Per-request batch loader of shipments by order id.
 
-use std::sync::Arc;
-
 use super::{model::Shipment, Shipping};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{LoadedMap, Loader},
-        support::LoadError,
-        upstream::Fetched,
+        batch::{BatchByKey, ByKey},
+        upstream::{Fetched, UpstreamError},
     },
 };
 
 /// Loads shipments by order id with `GET /shipments?orderIds=` (100 ids a
 /// call): a page of orders costs one call, not one per order.
-pub struct ShipmentsByOrder {
-    /// The request whose caller and deadline every call carries.
-    pub ctx: Arc<RequestContext>,
-    /// The service client.
-    pub shipping: Shipping,
-}
+pub type ShipmentsByOrder = ByKey<Shipping>;
 
-impl Loader<String> for ShipmentsByOrder {
-    type Value = Fetched<Arc<Shipment>>;
+impl BatchByKey for Shipping {
+    type Item = Shipment;
 
-    async fn load(&self, keys: &[String]) -> Result<LoadedMap<String, Self::Value>, LoadError> {
-        let fetched = self
-            .shipping
-            .by_order_ids(&self.ctx, keys)
-            .await
-            .map_err(Arc::new)?;
-        let stale = fetched.stale;
-        Ok(fetched
-            .value
-            .into_iter()
-            .map(|value| (value.order_id.clone(), Fetched { value, stale }))
-            .collect())
+    fn key(item: &Shipment) -> &str {
+        &item.order_id
+    }
+
+    async fn fetch(
+        &self,
+        ctx: &RequestContext,
+        keys: &[String],
+    ) -> Result<Fetched<Vec<std::sync::Arc<Shipment>>>, UpstreamError> {
+        self.by_order_ids(ctx, keys).await
     }
 }
