@@ -87,9 +87,15 @@ pub async fn start(
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
         let stop = shutdown.clone();
-        let handle = server::serve(listener, server::router(app), runtime.clone(), async move {
-            let _ = stop.await;
-        })
+        let handle = server::serve(
+            listener,
+            server::router(app),
+            runtime.clone(),
+            server::Listener::Client(kind),
+            async move {
+                let _ = stop.await;
+            },
+        )
         .map_err(|source| StartError::Listen { addr, source })?;
         servers.push((kind, handle));
     }

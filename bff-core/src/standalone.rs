@@ -98,7 +98,13 @@ pub async fn serve_client(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     debug_assert_eq!(app.kind(), kind);
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    server::serve(listener, server::router(app), runtime, shutdown_signal())
+    server::serve(
+        listener,
+        server::router(app),
+        runtime,
+        server::Listener::Client(kind),
+        shutdown_signal(),
+    )
 }
 
 /// Completes on Ctrl-C or SIGTERM.

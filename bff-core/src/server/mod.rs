@@ -3,17 +3,23 @@
 //! Each client (web, mobile, admin) is one [`ClientApp`]: its executable
 //! schema, its guard (limits and cost model built from its SDL) and the
 //! process-wide [`Runtime`]. [`router`] turns it into an axum `Router` with
-//! the routes of CONTRACT §3; [`serve`] runs that router on a listener with
-//! the timeouts axum's own `serve` lacks (PITFALLS 4).
+//! the client's public routes; [`serve`] runs that router on a listener with
+//! the timeouts and caps axum's own `serve` lacks.
 //!
-//! - `graphql_http`: GraphQL over HTTP, our own handler (PITFALLS 1).
+//! - `graphql_http`: GraphQL over HTTP, our own handler (async-graphql-axum's
+//!   extractor reads bodies without a cap and executes CSRF-able requests).
+//! - `body`: reading a body within a size cap, a deadline and a minimum rate.
 //! - `graphiql`: the playground page.
 //! - `health`: `/healthz` and `/readyz`.
 //! - `persisted`: APQ and safelisted operations (hash instead of document).
 //! - `layers`: the tower layers around every route, and why each sits where it does.
-//! - `serve`: the hyper accept loop with header-read timeout and graceful drain.
-//! - `shed`: the per-client cap on requests in flight (503 `OVERLOADED`).
+//! - `serve`: the hyper accept loop: timeouts of every phase, graceful drain.
+//! - `connections`: the connection caps and each connection's activity.
+//! - `shed`: the per-client caps on executing requests and bodies being
+//!   received (503 `OVERLOADED`).
 
+mod body;
+pub mod connections;
 mod graphiql;
 mod graphql_http;
 mod health;
@@ -33,7 +39,7 @@ use axum::{routing::get, Router};
 
 pub use self::{
     graphql_http::{error_body, Media},
-    serve::{serve, ServeHandle},
+    serve::{serve, Listener, ServeHandle},
 };
 use crate::{
     auth::FieldRules, config::ConfigError, context::ClientKind, cost::Guard, runtime::Runtime,
@@ -284,7 +290,7 @@ impl ClientApp {
             client.apq_cache_size,
             schema.operations,
         );
-        let shed = shed::Shedder::new(client.max_in_flight);
+        let shed = shed::Shedder::new(schema.kind, client.max_in_flight, client.max_body_readers);
         Ok(Arc::new(Self {
             schema,
             guard,
@@ -299,19 +305,16 @@ impl ClientApp {
     }
 }
 
-/// The routes of CONTRACT §3 for one client, with the edge layers.
+/// The public routes of one client, with the edge layers.
 pub fn router(app: Arc<ClientApp>) -> Router {
     let routes = Router::new()
         .route(
             "/graphql",
+            // Load shedding happens in the handlers: a POST's execution
+            // permit is taken once its body is in (`shed.rs`).
             get(graphql_http::get_graphql)
                 .post(graphql_http::post_graphql)
-                .fallback(graphql_http::method_not_allowed)
-                // Load shedding first: before the body is read or parsed.
-                .route_layer(axum::middleware::from_fn_with_state(
-                    app.clone(),
-                    shed::limit,
-                )),
+                .fallback(graphql_http::method_not_allowed),
         )
         .route("/", get(graphiql::page))
         .route("/graphiql-assets/{file}", get(graphiql::asset))
