@@ -1,7 +1,8 @@
 //! The front door against slow and abusive clients: every phase of a
 //! connection has a deadline, a slow body holds no execution permit, a
-//! refused body's client still reads its 413, and connections are capped per
-//! address and per process.
+//! refused body's client still reads its 413, connections are capped per
+//! address and per process, and the operational endpoints can leave the
+//! public ports.
 //!
 //! Everything here drives real sockets: raw HTTP/1.1 bytes, raw HTTP/2
 //! frames or the `h2` client. Timeouts are configured short (hundreds of
@@ -617,4 +618,100 @@ async fn connections_over_the_process_cap_are_closed_at_once() {
         &[("listener", "mobile"), ("reason", "global")],
     );
     assert!(refused >= 1.0, "{metrics}");
+}
+
+// ---------------------------------------------------------------------------
+// Operational endpoints.
+
+#[tokio::test]
+async fn public_readyz_never_names_an_upstream_url() {
+    let stack = TestStack::builder().with_demo().start().await;
+    let ready = stack
+        .raw(ClientKind::Web, |c, base| c.get(format!("{base}/readyz")))
+        .await;
+    assert_eq!(ready.status, 200);
+    let upstreams = ready.body["upstreams"].as_array().expect("a summary");
+    assert!(!upstreams.is_empty());
+    assert!(upstreams.iter().all(|u| u["instances"].is_array()));
+    let text = ready.body.to_string();
+    for url in stack.instance_urls(demo_services::ServiceName::Products) {
+        assert!(!text.contains(&url), "{url} in {text}");
+    }
+    assert!(!text.contains("http://"), "{text}");
+    // Without an operations address, metrics stay on the public port.
+    let metrics = stack
+        .raw(ClientKind::Web, |c, base| c.get(format!("{base}/metrics")))
+        .await;
+    assert_eq!(metrics.status, 200);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// With `server.ops_addr`, one listener for the process (a fixed port: a
+/// second bind of it would fail the start) serves metrics and the detailed
+/// readiness; the public ports keep `/healthz` and a status-only `/readyz`.
+#[tokio::test]
+async fn an_ops_address_takes_metrics_and_details_off_the_public_ports() {
+    let ops: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c: &mut Config| c.server.ops_addr = Some(ops))
+        .start()
+        .await;
+    assert_eq!(stack.gateway.ops_addr(), Some(ops));
+    for kind in ClientKind::ALL {
+        let metrics = stack
+            .raw(kind, |c, base| c.get(format!("{base}/metrics")))
+            .await;
+        assert_eq!(metrics.status, 404, "{kind:?}");
+        let health = stack
+            .raw(kind, |c, base| c.get(format!("{base}/healthz")))
+            .await;
+        assert_eq!(health.status, 200, "{kind:?}");
+        let ready = stack
+            .raw(kind, |c, base| c.get(format!("{base}/readyz")))
+            .await;
+        assert_eq!(ready.status, 200, "{kind:?}");
+        assert_eq!(ready.body["status"], "ready");
+        assert!(ready.body.get("upstreams").is_none(), "{}", ready.body);
+    }
+    let base = format!("http://{ops}");
+    let metrics = stack
+        .http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains("bff_"));
+    let health = stack
+        .http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready: Value = stack
+        .http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    let products = ready["upstreams"]
+        .as_array()
+        .and_then(|u| u.iter().find(|s| s["name"] == "products"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let url = stack.service_url(demo_services::ServiceName::Products);
+    assert_eq!(products["url"], url.as_str(), "{ready}");
+    assert_eq!(products["instances"][0]["url"], url.as_str(), "{ready}");
 }

@@ -7,7 +7,7 @@
 //! HTTP/2 peer (keep-alive pings). Connections are capped per process and
 //! per client address, so one host cannot take every socket.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,11 @@ pub struct ServerConfig {
     /// Addresses in `trusted_proxies` are exempt (a load balancer carries
     /// many clients); `max_connections` still applies to them.
     pub max_connections_per_ip: usize,
+    /// When set, `/metrics`, `/readyz` (with upstream details) and
+    /// `/healthz` are served on this separate address for operators and
+    /// probes, and the public ports no longer serve `/metrics` and answer
+    /// `/readyz` with its status only (`BFF_SERVER__OPS_ADDR`).
+    pub ops_addr: Option<SocketAddr>,
     /// Overall deadline of one GraphQL request; no upstream retry outlives it.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -149,6 +154,7 @@ impl Default for ServerConfig {
             // One host (or one NAT) gets a tenth of the process; the load
             // script's 1,000 connections from 127.0.0.1 fit.
             max_connections_per_ip: 1_024,
+            ops_addr: None,
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             csrf_prevention: true,

@@ -4,13 +4,14 @@
 //! schema, its guard (limits and cost model built from its SDL) and the
 //! process-wide [`Runtime`]. [`router`] turns it into an axum `Router` with
 //! the client's public routes; [`serve`] runs that router on a listener with
-//! the timeouts and caps axum's own `serve` lacks.
+//! the timeouts and caps axum's own `serve` lacks. [`serve_ops`] runs the
+//! process's one operations listener when `server.ops_addr` is set.
 //!
 //! - `graphql_http`: GraphQL over HTTP, our own handler (async-graphql-axum's
 //!   extractor reads bodies without a cap and executes CSRF-able requests).
 //! - `body`: reading a body within a size cap, a deadline and a minimum rate.
 //! - `graphiql`: the playground page.
-//! - `health`: `/healthz` and `/readyz`.
+//! - `health`: `/healthz`, `/readyz`, `/metrics` and the operations router.
 //! - `persisted`: APQ and safelisted operations (hash instead of document).
 //! - `layers`: the tower layers around every route, and why each sits where it does.
 //! - `serve`: the hyper accept loop: timeouts of every phase, graceful drain.
@@ -39,6 +40,7 @@ use axum::{routing::get, Router};
 
 pub use self::{
     graphql_http::{error_body, Media},
+    health::ops_router,
     serve::{serve, Listener, ServeHandle},
 };
 use crate::{
@@ -305,9 +307,10 @@ impl ClientApp {
     }
 }
 
-/// The public routes of one client, with the edge layers.
+/// The public routes of one client, with the edge layers. `/metrics` is
+/// among them unless `server.ops_addr` moves it to the operations listener.
 pub fn router(app: Arc<ClientApp>) -> Router {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route(
             "/graphql",
             // Load shedding happens in the handlers: a POST's execution
@@ -319,9 +322,36 @@ pub fn router(app: Arc<ClientApp>) -> Router {
         .route("/", get(graphiql::page))
         .route("/graphiql-assets/{file}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz));
+    if app.runtime.config.server.ops_addr.is_none() {
+        routes = routes.route("/metrics", get(health::metrics));
+    }
+    let routes = routes
         .fallback(graphql_http::not_found)
         .with_state(app.clone());
     layers::apply(routes, &app.runtime.config.server)
+}
+
+/// Binds `server.ops_addr` and serves `/metrics`, `/readyz` and `/healthz`
+/// there until `shutdown` completes; `None` when the option is not set.
+/// Call it once per process, whatever number of clients the process runs.
+pub async fn serve_ops(
+    runtime: Arc<Runtime>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<ServeHandle>, (std::net::SocketAddr, std::io::Error)> {
+    let Some(addr) = runtime.config.server.ops_addr else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| (addr, e))?;
+    serve(
+        listener,
+        ops_router(runtime.clone()),
+        runtime,
+        Listener::Ops,
+        shutdown,
+    )
+    .map(Some)
+    .map_err(|e| (addr, e))
 }
