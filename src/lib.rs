@@ -20,6 +20,8 @@ pub struct Gateway {
     pub runtime: Arc<Runtime>,
     /// Running servers, in the order web, mobile, admin.
     pub servers: Vec<(ClientKind, ServeHandle)>,
+    /// The operations listener (`server.ops_addr`), one for the process.
+    pub ops: Option<ServeHandle>,
 }
 
 impl Gateway {
@@ -31,10 +33,18 @@ impl Gateway {
             .map(|(_, h)| h.addr)
     }
 
+    /// The bound address of the operations listener, when configured.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|h| h.addr)
+    }
+
     /// Stops every client gracefully.
     pub async fn shutdown(self) {
         for (_, handle) in self.servers {
             handle.shutdown().await;
+        }
+        if let Some(ops) = self.ops {
+            ops.shutdown().await;
         }
         self.runtime.stop();
     }
@@ -43,6 +53,9 @@ impl Gateway {
     pub async fn wait(self) {
         for (_, handle) in self.servers {
             handle.wait().await;
+        }
+        if let Some(ops) = self.ops {
+            ops.wait().await;
         }
         self.runtime.stop();
     }
@@ -71,8 +84,9 @@ pub fn client_schema(kind: ClientKind) -> ClientSchema {
     }
 }
 
-/// Starts web, mobile and admin on the addresses of `config.clients`, each
-/// stopping when `shutdown` completes (or its handle is stopped).
+/// Starts web, mobile and admin on the addresses of `config.clients`, and
+/// the one operations listener when `server.ops_addr` is set, each stopping
+/// when `shutdown` completes (or its handle is stopped).
 pub async fn start(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -87,13 +101,29 @@ pub async fn start(
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
         let stop = shutdown.clone();
-        let handle = server::serve(listener, server::router(app), runtime.clone(), async move {
-            let _ = stop.await;
-        })
+        let handle = server::serve(
+            listener,
+            server::router(app),
+            runtime.clone(),
+            server::Listener::Client(kind),
+            async move {
+                let _ = stop.await;
+            },
+        )
         .map_err(|source| StartError::Listen { addr, source })?;
         servers.push((kind, handle));
     }
-    Ok(Gateway { runtime, servers })
+    let stop = shutdown.clone();
+    let ops = server::serve_ops(runtime.clone(), async move {
+        let _ = stop.await;
+    })
+    .await
+    .map_err(|(addr, source)| StartError::Listen { addr, source })?;
+    Ok(Gateway {
+        runtime,
+        servers,
+        ops,
+    })
 }
 
 /// A shutdown future every client can wait on.

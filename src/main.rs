@@ -164,6 +164,11 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
             );
         }
     }
+    if let Some(addr) = gateway.ops_addr() {
+        println!(
+            "  operations  http://{addr}/metrics   http://{addr}/readyz   http://{addr}/healthz"
+        );
+    }
     println!();
     match &demo.services {
         Some(services) => {

@@ -13,6 +13,7 @@ use crate::{
     auth::Authenticator,
     config::{Config, ConfigError},
     cost::{Budgets, FloodLimiter},
+    server::connections::ConnectionLimits,
     services::{upstream::SharedCache, Services},
 };
 
@@ -28,6 +29,8 @@ pub struct Runtime {
     pub budgets: Budgets,
     /// Per-IP request-count limiter in front of parsing.
     pub flood: FloodLimiter,
+    /// Open-connection caps, shared by every client listener of the process.
+    pub connections: Arc<ConnectionLimits>,
     /// Set when shutdown starts: readiness turns 503 while requests drain.
     draining: AtomicBool,
 }
@@ -53,12 +56,14 @@ impl Runtime {
         let budgets =
             Budgets::from_config(&config.cost.budget, config.redis_url.as_deref()).await?;
         let flood = FloodLimiter::new(&config.cost.flood);
+        let connections = ConnectionLimits::new(&config.server);
         Ok(Arc::new(Runtime {
             config,
             auth,
             services,
             budgets,
             flood,
+            connections,
             draining: AtomicBool::new(false),
         }))
     }

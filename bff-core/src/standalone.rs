@@ -3,7 +3,8 @@
 //! Reads the configuration (`--config PATH` or `BFF_CONFIG`, then `BFF_*`),
 //! refuses to start without a JWT key unless `auth.insecure_dev_mode` is on
 //! (exit code 2, like every configuration error), and serves the one client
-//! until Ctrl-C / SIGTERM, draining in-flight requests.
+//! (and the operations listener, when `server.ops_addr` is set) until
+//! Ctrl-C / SIGTERM, draining in-flight requests.
 
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
@@ -72,10 +73,23 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
                 return ExitCode::from(CONFIG_ERROR_EXIT);
             }
         };
+        let ops = match server::serve_ops(runtime.clone(), shutdown_signal()).await {
+            Ok(ops) => ops,
+            Err((ops_addr, err)) => {
+                eprintln!("bff-{}: cannot listen on {ops_addr}: {err}", kind.as_str());
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(ops) = &ops {
+            tracing::info!(addr = %ops.addr, "serving /metrics, /readyz and /healthz");
+        }
         match serve_client(kind, schema(), runtime.clone(), addr).await {
             Ok(handle) => {
                 tracing::info!(client = kind.as_str(), addr = %handle.addr, "serving");
                 handle.wait().await;
+                if let Some(ops) = ops {
+                    ops.wait().await;
+                }
                 runtime.stop();
                 ExitCode::SUCCESS
             }
@@ -98,7 +112,13 @@ pub async fn serve_client(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     debug_assert_eq!(app.kind(), kind);
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    server::serve(listener, server::router(app), runtime, shutdown_signal())
+    server::serve(
+        listener,
+        server::router(app),
+        runtime,
+        server::Listener::Client(kind),
+        shutdown_signal(),
+    )
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -30,6 +30,20 @@ fn a_bad_environment_value_names_the_variable_and_key() {
 }
 
 #[test]
+fn the_ops_address_comes_from_the_environment() {
+    let env = vec![(
+        "BFF_SERVER__OPS_ADDR".to_string(),
+        "127.0.0.1:9464".to_string(),
+    )];
+    let config = Config::load_with_env(None, env).expect("valid");
+    assert_eq!(
+        config.server.ops_addr,
+        Some("127.0.0.1:9464".parse().expect("an address"))
+    );
+    assert_eq!(Config::default().server.ops_addr, None);
+}
+
+#[test]
 fn contract_variables_set_their_keys() {
     let env = vec![
         (

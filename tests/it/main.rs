@@ -18,6 +18,7 @@ mod mobile;
 mod runner;
 mod shared_cache;
 mod shed;
+mod slow_clients;
 mod telemetry;
 mod upstream;
 mod web;

@@ -30,10 +30,19 @@ fn free_port() -> u16 {
 /// ports, clients on free ports) with `extra` arguments, and reads its
 /// banner up to its last line. The process stops when `Running` drops.
 async fn start_demo(extra: &[&str]) -> (Vec<String>, (u16, u16, u16), Running) {
+    start_demo_with(extra, &[]).await
+}
+
+/// [`start_demo`] with extra environment variables.
+async fn start_demo_with(
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> (Vec<String>, (u16, u16, u16), Running) {
     let (web, mobile, admin) = (free_port(), free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_bff"))
         .args(["--demo-base-port", "0"])
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("BFF_WEB_ADDR", format!("127.0.0.1:{web}"))
         .env("BFF_MOBILE_ADDR", format!("127.0.0.1:{mobile}"))
         .env("BFF_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
@@ -206,6 +215,44 @@ async fn the_demo_runs_a_service_as_several_instances() {
         .map(|i| i.iter().filter_map(|x| x["url"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(listed, urls.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// `BFF_SERVER__OPS_ADDR` (the usual layering) gives the one-process runner
+/// one operations listener for its three clients: on a fixed port, a second
+/// listener would fail to bind and the runner would not start.
+#[tokio::test]
+async fn the_demo_serves_one_ops_listener_when_the_environment_asks() {
+    let ops = free_port();
+    let (banner, (web, mobile, admin), _running) =
+        start_demo_with(&[], &[("BFF_SERVER__OPS_ADDR", format!("127.0.0.1:{ops}"))]).await;
+    let text = banner.join("\n");
+    assert!(
+        text.contains(&format!("http://127.0.0.1:{ops}/metrics")),
+        "{text}"
+    );
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.expect("answers") }
+    };
+    assert_eq!(
+        get(format!("http://127.0.0.1:{ops}/metrics"))
+            .await
+            .status(),
+        200
+    );
+    let ready: Value = get(format!("http://127.0.0.1:{ops}/readyz"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert!(ready["upstreams"][0]["url"].is_string(), "{ready}");
+    for port in [web, mobile, admin] {
+        let base = format!("http://127.0.0.1:{port}");
+        assert_eq!(get(format!("{base}/metrics")).await.status(), 404);
+        assert_eq!(get(format!("{base}/healthz")).await.status(), 200);
+    }
 }
 
 #[test]

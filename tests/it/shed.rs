@@ -1,6 +1,7 @@
 //! Load shedding: past `clients.<kind>.max_in_flight`, requests are refused
-//! at once with 503 `OVERLOADED` and `Retry-After`, before their body is
-//! read, and never reach an upstream.
+//! at once with 503 `OVERLOADED` and `Retry-After`, before they are parsed,
+//! and never reach an upstream. (Slow bodies and the body-reader cap:
+//! `slow_clients.rs`.)
 
 use std::time::Duration;
 

@@ -74,10 +74,17 @@ pub struct ClientConfig {
     /// Admin serves its GraphiQL page only when this is set or
     /// `introspection` is on: a production admin has no playground.
     pub playground_headers: Option<String>,
-    /// Most GraphQL requests of this client in flight at once; past it a
-    /// request is refused at once with 503 `OVERLOADED` and `Retry-After`,
-    /// before its body is read (load shedding). 0 = no cap.
+    /// Most GraphQL requests of this client executing at once; past it a
+    /// request is refused at once with 503 `OVERLOADED` and `Retry-After`
+    /// (load shedding). A POST takes its place once its body has arrived,
+    /// so a slow body never holds one. 0 = no cap.
     pub max_in_flight: u32,
+    /// Most POST bodies of this client being received at once; past it a
+    /// request is refused before its body is read, with the same 503
+    /// `OVERLOADED`. Larger than `max_in_flight` (a body only costs its
+    /// buffer, at most `server.body_limit_bytes`, for at most
+    /// `server.body_read_timeout`). 0 = no cap.
+    pub max_body_readers: u32,
 }
 
 impl ClientConfig {
@@ -91,6 +98,9 @@ impl ClientConfig {
             // Far above what one replica serves well (each request holds its
             // parsed document and fan-out), far below what exhausts memory.
             max_in_flight: 1_000,
+            // Twice the execution cap: bodies of a burst arrive while the
+            // previous requests execute. Memory bound: this times the body cap.
+            max_body_readers: 2_000,
         }
     }
 }

@@ -1,12 +1,13 @@
 //! GraphQL over HTTP, written as our own handler.
 //!
-//! async-graphql-axum's extractor is not an edge (docs/pitfalls.md #1): it reads
+//! async-graphql-axum's extractor is not an edge: it reads
 //! bodies without a cap, executes `text/plain` bodies (CSRF), accepts batches
 //! of any length and mutations over GET. This handler does the HTTP part of
 //! the GraphQL-over-HTTP spec itself, then hands over to the pipeline:
 //!
-//! 1. flood limit per IP (before any parsing),
-//! 2. method, content type, body cap, JSON shape, batch cap,
+//! 1. the body-reader cap (`shed.rs`), flood limit per IP (before any parsing),
+//! 2. method, content type, body cap, deadline and minimum rate (`body.rs`),
+//!    then the execution permit, JSON shape, batch cap,
 //! 3. `Accept` negotiation (`application/graphql-response+json` or `application/json`),
 //! 4. authentication (a bad token refuses the whole request with 401),
 //! 5. the guard: raw-text caps, parse once, limits, static cost (a persisted
@@ -20,7 +21,7 @@
 //! Status codes follow the spec: with `application/graphql-response+json` a
 //! request that fails before execution (parse, validation, limits) is 4xx;
 //! with `application/json` such errors are 200 (legacy clients), except the
-//! ones the contract pins (401, 413, 415, 405, 429, `QUERY_TOO_COMPLEX` 400).
+//! ones the contract pins (401, 408, 413, 415, 405, 429, `QUERY_TOO_COMPLEX` 400).
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -35,14 +36,18 @@ use axum::{
     body::Body,
     extract::{ConnectInfo, RawQuery, State},
     response::{IntoResponse, Response},
+    Extension,
 };
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use serde_json::json;
 use tracing::Instrument;
 
-use super::{graphiql, ClientApp};
+use super::{
+    body::{self, BodyError, BodyLimits},
+    connections::Activity,
+    graphiql, ClientApp,
+};
 use crate::{
     auth::caller::Caller,
     context::RequestContext,
@@ -144,10 +149,18 @@ fn refusal_response(client: &str, refusal: Refusal, media: Media) -> Response {
 pub(super) async fn post_graphql(
     State(app): State<Arc<ClientApp>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    version: Version,
+    connection: Option<Extension<Arc<Activity>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    // The cheap early refusal, before a byte of the body is read; the
+    // execution permit comes once the body is in (`shed.rs`).
+    let receiving = match app.shed.read_body() {
+        Ok(permit) => permit,
+        Err(overloaded) => return overloaded,
+    };
     let media = match negotiate(&headers) {
         Ok(m) => m,
         Err(refusal) => return refusal_response(app.kind().as_str(), refusal, Media::Json),
@@ -159,10 +172,15 @@ pub(super) async fn post_graphql(
     if let Err(refusal) = check_content_type(&headers) {
         return refusal_response(app.kind().as_str(), refusal, media);
     }
-    let limit = app.runtime.config.server.body_limit_bytes;
-    let bytes = match read_capped(body, &headers, limit).await {
+    let connection = connection.as_ref().map(|Extension(c)| c.as_ref());
+    let bytes = match receive_body(&app, body, &headers, version, connection, media).await {
         Ok(b) => b,
-        Err(refusal) => return refusal_response(app.kind().as_str(), refusal, media),
+        Err(refused) => return refused,
+    };
+    drop(receiving);
+    let _executing = match app.shed.execute() {
+        Ok(permit) => permit,
+        Err(overloaded) => return overloaded,
     };
     let requests = match parse_body(&bytes, app.runtime.config.server.max_batch_size) {
         Ok(r) => r,
@@ -188,6 +206,11 @@ pub(super) async fn get_graphql(
     RawQuery(query): RawQuery,
 ) -> Response {
     let started = Instant::now();
+    // No body to wait for: the execution permit comes first (`shed.rs`).
+    let _executing = match app.shed.execute() {
+        Ok(permit) => permit,
+        Err(overloaded) => return overloaded,
+    };
     let wants_html = accepts_html(&headers);
     if wants_html && query.as_deref().is_none_or(|q| !q.contains("query=")) {
         return graphiql::render(&app).into_response();
@@ -415,37 +438,79 @@ fn csrf_check_get(app: &ClientApp, headers: &HeaderMap) -> Result<(), Refusal> {
     }
 }
 
-async fn read_capped(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, Refusal> {
-    let too_large = || {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::BadRequest,
-            format!("request body is larger than {limit} bytes"),
-        )
-    };
+/// Receives a POST body within the caps of `server` (see `body.rs`), or the
+/// response that refuses it: 413 when too large, 408 when too slow (the
+/// connection is closed after it), 400 when the connection broke.
+async fn receive_body(
+    app: &ClientApp,
+    body: Body,
+    headers: &HeaderMap,
+    version: Version,
+    connection: Option<&Activity>,
+    media: Media,
+) -> Result<Bytes, Response> {
+    let cfg = &app.runtime.config.server;
+    let client = app.kind().as_str();
+    let limits = BodyLimits::new(cfg);
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) => {
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(too_large())
+    let http1 = version < Version::HTTP_2;
+    let (error, rest) = match body::read(body, declared, limits).await {
+        Ok(bytes) => return Ok(bytes),
+        Err(failed) => failed,
+    };
+    let refusal = match error {
+        BodyError::TooLarge => {
+            let refusal = Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::BadRequest,
+                format!("request body is larger than {} bytes", limits.limit()),
+            );
+            if http1 {
+                // A client waiting for `100 Continue` has sent nothing:
+                // reading would only invite the body we refuse.
+                let waits = headers
+                    .get(header::EXPECT)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+                if !waits {
+                    body::drain(rest, cfg.body_drain_limit_bytes, cfg.body_drain_timeout);
+                }
+                refusal.header(header::CONNECTION, "close")
             } else {
-                Err(Refusal::code(
-                    ErrorCode::BadRequest,
-                    "could not read the request body",
-                ))
+                refusal
             }
         }
-    }
+        BodyError::TooSlow => {
+            drop(rest);
+            metrics::counter!(m::BODY_TIMEOUTS_TOTAL, m::LABEL_CLIENT => client).increment(1);
+            tracing::debug!(client, "request body too slow: cut with 408");
+            if let Some(connection) = connection {
+                connection.close();
+            }
+            let refusal = Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::BadRequest,
+                format!(
+                    "the request body arrived too slowly: it must arrive within {} and, after \
+                     the first {}, at {} bytes per second or more",
+                    humantime::format_duration(cfg.body_read_timeout),
+                    humantime::format_duration(cfg.body_min_rate_grace),
+                    cfg.body_min_bytes_per_second
+                ),
+            );
+            if http1 {
+                refusal.header(header::CONNECTION, "close")
+            } else {
+                refusal
+            }
+        }
+        BodyError::Broken => {
+            Refusal::code(ErrorCode::BadRequest, "could not read the request body")
+        }
+    };
+    Err(refusal_response(client, refusal, media))
 }
 
 fn bad_request(message: impl Into<String>) -> Refusal {
@@ -1150,7 +1215,7 @@ fn get_cache_control(
         .map_or(no_store, |v| (v, true))
 }
 
-/// `extensions.cost` of docs/contract.md §3.
+/// `extensions.cost` of every response.
 fn cost_json(requested: u64, actual: u64, status: &BudgetStatus) -> serde_json::Value {
     json!({
         "requested": requested,

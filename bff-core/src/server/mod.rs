@@ -3,17 +3,24 @@
 //! Each client (web, mobile, admin) is one [`ClientApp`]: its executable
 //! schema, its guard (limits and cost model built from its SDL) and the
 //! process-wide [`Runtime`]. [`router`] turns it into an axum `Router` with
-//! the routes of docs/contract.md §3; [`serve`] runs that router on a listener with
-//! the timeouts axum's own `serve` lacks (docs/pitfalls.md #4).
+//! the client's public routes; [`serve`] runs that router on a listener with
+//! the timeouts and caps axum's own `serve` lacks. [`serve_ops`] runs the
+//! process's one operations listener when `server.ops_addr` is set.
 //!
-//! - `graphql_http`: GraphQL over HTTP, our own handler (docs/pitfalls.md #1).
+//! - `graphql_http`: GraphQL over HTTP, our own handler (async-graphql-axum's
+//!   extractor reads bodies without a cap and executes CSRF-able requests).
+//! - `body`: reading a body within a size cap, a deadline and a minimum rate.
 //! - `graphiql`: the playground page.
-//! - `health`: `/healthz` and `/readyz`.
+//! - `health`: `/healthz`, `/readyz`, `/metrics` and the operations router.
 //! - `persisted`: APQ and safelisted operations (hash instead of document).
 //! - `layers`: the tower layers around every route, and why each sits where it does.
-//! - `serve`: the hyper accept loop with header-read timeout and graceful drain.
-//! - `shed`: the per-client cap on requests in flight (503 `OVERLOADED`).
+//! - `serve`: the hyper accept loop: timeouts of every phase, graceful drain.
+//! - `connections`: the connection caps and each connection's activity.
+//! - `shed`: the per-client caps on executing requests and bodies being
+//!   received (503 `OVERLOADED`).
 
+mod body;
+pub mod connections;
 mod graphiql;
 mod graphql_http;
 mod health;
@@ -33,7 +40,8 @@ use axum::{routing::get, Router};
 
 pub use self::{
     graphql_http::{error_body, Media},
-    serve::{serve, ServeHandle},
+    health::ops_router,
+    serve::{serve, Listener, ServeHandle},
 };
 use crate::{
     auth::FieldRules, config::ConfigError, context::ClientKind, cost::Guard, runtime::Runtime,
@@ -265,7 +273,7 @@ impl ClientApp {
             client.apq_cache_size,
             schema.operations,
         );
-        let shed = shed::Shedder::new(client.max_in_flight);
+        let shed = shed::Shedder::new(schema.kind, client.max_in_flight, client.max_body_readers);
         Ok(Arc::new(Self {
             schema,
             guard,
@@ -280,26 +288,51 @@ impl ClientApp {
     }
 }
 
-/// The routes of docs/contract.md §3 for one client, with the edge layers.
+/// The public routes of one client, with the edge layers. `/metrics` is
+/// among them unless `server.ops_addr` moves it to the operations listener.
 pub fn router(app: Arc<ClientApp>) -> Router {
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route(
             "/graphql",
+            // Load shedding happens in the handlers: a POST's execution
+            // permit is taken once its body is in (`shed.rs`).
             get(graphql_http::get_graphql)
                 .post(graphql_http::post_graphql)
-                .fallback(graphql_http::method_not_allowed)
-                // Load shedding first: before the body is read or parsed.
-                .route_layer(axum::middleware::from_fn_with_state(
-                    app.clone(),
-                    shed::limit,
-                )),
+                .fallback(graphql_http::method_not_allowed),
         )
         .route("/", get(graphiql::page))
         .route("/graphiql-assets/{file}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz));
+    if app.runtime.config.server.ops_addr.is_none() {
+        routes = routes.route("/metrics", get(health::metrics));
+    }
+    let routes = routes
         .fallback(graphql_http::not_found)
         .with_state(app.clone());
     layers::apply(routes, &app.runtime.config.server)
+}
+
+/// Binds `server.ops_addr` and serves `/metrics`, `/readyz` and `/healthz`
+/// there until `shutdown` completes; `None` when the option is not set.
+/// Call it once per process, whatever number of clients the process runs.
+pub async fn serve_ops(
+    runtime: Arc<Runtime>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<ServeHandle>, (std::net::SocketAddr, std::io::Error)> {
+    let Some(addr) = runtime.config.server.ops_addr else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| (addr, e))?;
+    serve(
+        listener,
+        ops_router(runtime.clone()),
+        runtime,
+        Listener::Ops,
+        shutdown,
+    )
+    .map(Some)
+    .map_err(|e| (addr, e))
 }

@@ -2,7 +2,8 @@
 //! the one list in [`super::names`]).
 
 use super::names::{
-    EDGE_REJECTIONS, IN_FLIGHT, REQUESTS_TOTAL, REQUEST_DURATION, SHED_REQUESTS_TOTAL,
+    BODY_TIMEOUTS_TOTAL, CONNECTIONS_OPEN, CONNECTIONS_REFUSED_TOTAL, EDGE_REJECTIONS, IN_FLIGHT,
+    REQUESTS_TOTAL, REQUEST_DURATION, SHED_REQUESTS_TOTAL,
 };
 
 /// Registers the help text of every metric the gateway records.
@@ -24,6 +25,15 @@ pub fn describe_all() {
     );
     metrics::describe_counter!(
         SHED_REQUESTS_TOTAL,
-        "GraphQL requests refused with 503 OVERLOADED (client in-flight cap)"
+        "GraphQL requests refused with 503 OVERLOADED, by reason (in_flight, body_readers)"
     );
+    metrics::describe_counter!(
+        BODY_TIMEOUTS_TOTAL,
+        "Request bodies cut with 408 for arriving too slowly"
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_REFUSED_TOTAL,
+        "Connections closed at accept by a connection cap, by reason (per_ip, global)"
+    );
+    metrics::describe_gauge!(CONNECTIONS_OPEN, "Open client connections per listener");
 }

@@ -16,9 +16,24 @@ pub const REQUEST_DURATION: &str = "bff_request_duration_seconds";
 pub const IN_FLIGHT: &str = "bff_requests_in_flight";
 /// Counter: requests refused at the edge, labels `client`, `code`.
 pub const EDGE_REJECTIONS: &str = "bff_edge_rejections_total";
-/// Counter: GraphQL requests refused with 503 `OVERLOADED` because the
-/// client's `max_in_flight` was reached (load shedding), label `client`.
+/// Counter: GraphQL requests refused with 503 `OVERLOADED` (load
+/// shedding), labels `client`, `reason` (`in_flight`: the client's
+/// `max_in_flight` was reached after the body arrived; `body_readers`: its
+/// `max_body_readers`, before the body was read).
 pub const SHED_REQUESTS_TOTAL: &str = "bff_shed_requests_total";
+/// Counter: request bodies cut with 408 because they arrived slower than
+/// `server.body_read_timeout` / `server.body_min_bytes_per_second` allow,
+/// label `client`.
+pub const BODY_TIMEOUTS_TOTAL: &str = "bff_request_body_timeouts_total";
+/// Counter: connections closed at accept because a cap was reached, labels
+/// `listener` (`web`, `mobile`, `admin`), `reason` (`per_ip`: the client
+/// address has `server.max_connections_per_ip` open; `global`: the process
+/// has `server.max_connections`).
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "bff_connections_refused_total";
+/// Gauge: open connections, label `listener` (`web`, `mobile`, `admin`, `ops`).
+pub const CONNECTIONS_OPEN: &str = "bff_connections_open";
+/// The `listener` label key of the connection metrics.
+pub const LABEL_LISTENER: &str = "listener";
 
 // Upstream.
 
