@@ -11,7 +11,7 @@
 //! - `guard/worst_accepted_*`: the costliest documents web's default limits
 //!   accept, each new to the guard (no document cache): 4,900 selections in
 //!   4,910 tokens, and GraphiQL's introspection query (priced against the
-//!   schema).
+//!   schema); `parse_only_worst_accepted_selections` is the parser's share.
 //! - `budget/memory` and `budget/redis`: one charge + one refund of it (Redis
 //!   from `BFF_REDIS_URL`, else 127.0.0.1:6379; skipped when unreachable).
 
@@ -83,6 +83,9 @@ fn guard_benches(c: &mut Criterion) {
         b.iter(|| black_box(async_graphql::parser::parse_query(aliases.as_str()).is_ok()))
     });
     let widest = format!("{{ product(id: \"p1\") {{ {} }} }}", "id ".repeat(4_900));
+    group.bench_function("parse_only_worst_accepted_selections", |b| {
+        b.iter(|| black_box(async_graphql::parser::parse_query(widest.as_str()).is_ok()))
+    });
     for (name, doc) in [
         ("worst_accepted_selections", widest.as_str()),
         ("worst_accepted_introspection", INTROSPECTION),
