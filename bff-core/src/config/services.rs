@@ -165,8 +165,8 @@ pub struct ServiceConfig {
     /// body, an estimate of its decoded value and a fixed overhead per entry
     /// (least recently used go first). When the budgets of every caching
     /// service add up to more than `cache.max_bytes`, each is scaled down
-    /// in proportion. Defaults: products 32 MiB, orders and reviews 16 MiB,
-    /// users and inventory 8 MiB, recommendations and shipping 4 MiB.
+    /// in proportion. Defaults: products 80 MiB, reviews 32 MiB, orders
+    /// 16 MiB, the others 8 MiB.
     pub cache_max_bytes: Option<u64>,
     /// Largest response body read from the service, in bytes; a bigger one is
     /// an `UPSTREAM_ERROR`.

@@ -516,3 +516,79 @@ impl Loaders {
         &self.shipments_by_order
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn all_at(url: &str) -> ServicesConfig {
+        let mut cfg = ServicesConfig::default();
+        for name in [
+            users::NAME,
+            products::NAME,
+            orders::NAME,
+            reviews::NAME,
+            inventory::NAME,
+            recommendations::NAME,
+        ] {
+            cfg.get_mut(name).unwrap().url = Some(url.to_string());
+        }
+        cfg
+    }
+
+    fn budgets(services: &Services) -> Vec<(&'static str, u64)> {
+        services
+            .upstreams()
+            .iter()
+            .map(|u| (u.name(), u.cache_bound().max_bytes))
+            .collect()
+    }
+
+    #[test]
+    fn service_cache_budgets_fit_the_overall_budget_in_proportion() {
+        let cfg = all_at("http://127.0.0.1:9");
+        let defaults = Services::from_config(&cfg).unwrap();
+        let asked = budgets(&defaults);
+        // The defaults of the six contract services fit the default total.
+        let total: u64 = asked.iter().map(|(_, b)| b).sum();
+        assert!(total <= CacheConfig::default().max_bytes, "{asked:?}");
+
+        let half = CacheConfig {
+            max_bytes: total / 2,
+        };
+        let scaled = Services::from_config_with(&cfg, &half, None).unwrap();
+        let granted = budgets(&scaled);
+        assert!(granted.iter().map(|(_, b)| b).sum::<u64>() <= total / 2);
+        for ((name, a), (_, g)) in asked.iter().zip(&granted) {
+            // Each keeps its share (integer division may take a byte).
+            assert!(g * 2 <= *a && g * 2 + 2 >= *a, "{name}: {a} → {g}");
+        }
+    }
+
+    #[test]
+    fn a_service_that_does_not_cache_takes_no_share() {
+        let mut cfg = all_at("http://127.0.0.1:9");
+        cfg.products.cache_ttl = Some(std::time::Duration::ZERO);
+        let products_budget = products::policy::defaults().cache_max_bytes;
+        let others: u64 = budgets(&Services::from_config(&cfg).unwrap())
+            .iter()
+            .filter(|(n, _)| *n != products::NAME)
+            .map(|(_, b)| b)
+            .sum();
+        // Exactly the others' sum: nothing is scaled, products is left out.
+        let cache = CacheConfig { max_bytes: others };
+        let services = Services::from_config_with(&cfg, &cache, None).unwrap();
+        for (name, bytes) in budgets(&services) {
+            if name == products::NAME {
+                assert_eq!(bytes, products_budget, "untouched, and unused");
+            }
+        }
+        let granted: u64 = budgets(&services)
+            .iter()
+            .filter(|(n, _)| *n != products::NAME)
+            .map(|(_, b)| b)
+            .sum();
+        assert_eq!(granted, others);
+    }
+}

@@ -39,7 +39,7 @@ pub fn defaults() -> Policy {
         // One entry per batch of order ids.
         cache_max_entries: 10_000,
         // Small statuses per batch of orders.
-        cache_max_bytes: 4 * 1024 * 1024,
+        cache_max_bytes: 8 * 1024 * 1024,
         // 100 small objects: 256 KiB is generous.
         max_body_bytes: 256 * 1024,
     }
