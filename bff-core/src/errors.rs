@@ -30,6 +30,9 @@ pub enum ErrorCode {
     GraphqlValidationFailed,
     /// Body not JSON, wrong content type, body too large, mutation over GET.
     BadRequest,
+    /// An argument the operation cannot accept (out of range, or an
+    /// idempotency key already used for another input); field-level.
+    BadUserInput,
     /// Too many requests in flight (load shedding) or the gateway is draining.
     Overloaded,
     /// A bug: a panic turned into an answer. Never carries internals.
@@ -50,6 +53,7 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::BadRequest => "BAD_REQUEST",
+            Self::BadUserInput => "BAD_USER_INPUT",
             Self::Overloaded => "OVERLOADED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
@@ -70,7 +74,8 @@ impl ErrorCode {
             Self::QueryTooComplex
             | Self::GraphqlParseFailed
             | Self::GraphqlValidationFailed
-            | Self::BadRequest => S::BAD_REQUEST,
+            | Self::BadRequest
+            | Self::BadUserInput => S::BAD_REQUEST,
             Self::InternalServerError => S::INTERNAL_SERVER_ERROR,
         }
     }

@@ -10,6 +10,7 @@
 //! - [`server`]: the HTTP edge every client shares (GraphQL over HTTP, GraphiQL,
 //!   health, readiness, metrics, layers).
 //! - [`auth`]: JWT verification, the verified caller, field-level directives.
+//! - [`bounded`]: entry and byte bounds of the stores keyed by what callers send.
 //! - [`cost`]: pre-execution guard, static cost, per-caller budgets.
 //! - [`services`]: the upstream layer (the only code that sends HTTP to a
 //!   REST service) and one module per REST service.
@@ -21,6 +22,7 @@
 //! loaders → service clients → upstream.
 
 pub mod auth;
+pub mod bounded;
 pub mod config;
 pub mod context;
 pub mod cost;

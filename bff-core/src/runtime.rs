@@ -52,7 +52,7 @@ impl Runtime {
             }
             _ => None,
         };
-        let services = Services::from_config_with(&config.services, shared)?;
+        let services = Services::from_config_with(&config.services, &config.cache, shared)?;
         let budgets =
             Budgets::from_config(&config.cost.budget, config.redis_url.as_deref()).await?;
         let flood = FloodLimiter::new(&config.cost.flood);

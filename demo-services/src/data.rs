@@ -236,8 +236,10 @@ pub struct Mutable {
     pub order_index: HashMap<String, usize>,
     /// Order indexes per user, newest first.
     pub orders_by_user: HashMap<String, Vec<usize>>,
-    /// `Idempotency-Key` → order index: a replayed key returns the same order.
-    pub idempotency: HashMap<String, usize>,
+    /// `Idempotency-Key` → the order it made and a fingerprint of the
+    /// request (user and items): a replay returns the same order, the same
+    /// key with another request is refused (422).
+    pub idempotency: HashMap<String, (usize, [u8; 32])>,
     pub reviews: Vec<Arc<Review>>,
     /// Review indexes per product, newest first.
     pub reviews_by_product: HashMap<String, Vec<usize>>,

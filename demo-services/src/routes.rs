@@ -256,7 +256,9 @@ pub struct NewOrderItem {
 }
 
 /// `POST /orders`: user from `X-User-Id` (else the body); `Idempotency-Key`
-/// replays return the first order (200) instead of creating another (201).
+/// replays return the first order (200) instead of creating another (201);
+/// the same key with a different user or items is refused with 422 (as
+/// Stripe does), never answered with the first order.
 pub async fn create_order(
     State(s): Shared,
     headers: HeaderMap,
@@ -294,7 +296,17 @@ pub async fn create_order(
     let Ok(mut m) = s.data.mutable.write() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    if let Some(&i) = key.as_ref().and_then(|k| m.idempotency.get(k)) {
+    let fingerprint = order_fingerprint(&user_id, &new.items);
+    if let Some(&(i, first)) = key.as_ref().and_then(|k| m.idempotency.get(k)) {
+        if first != fingerprint {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({
+                    "error": "this Idempotency-Key was already used with a different request"
+                })),
+            )
+                .into_response();
+        }
         return (StatusCode::OK, Json(m.orders[i].as_ref())).into_response();
     }
     m.next_order += 1;
@@ -314,9 +326,26 @@ pub async fn create_order(
     };
     let index = m.insert_order(order);
     if let Some(k) = key {
-        m.idempotency.insert(k, index);
+        m.idempotency.insert(k, (index, fingerprint));
     }
     (StatusCode::CREATED, Json(m.orders[index].as_ref())).into_response()
+}
+
+/// SHA-256 of what a placement asks for (the user, then each item's product
+/// and quantity, in order), every part length-prefixed.
+fn order_fingerprint(user_id: &str, items: &[NewOrderItem]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    };
+    part(user_id.as_bytes());
+    for item in items {
+        part(item.product_id.as_bytes());
+        part(&item.quantity.to_be_bytes());
+    }
+    hash.finalize().into()
 }
 
 // ---- reviews ----

@@ -283,6 +283,29 @@ async fn the_same_idempotency_key_never_makes_a_second_order() {
 }
 
 #[tokio::test]
+async fn the_same_idempotency_key_with_another_order_is_refused_with_422() {
+    let demo = Demo::start().await;
+    let place = |user: &'static str, product: &'static str| {
+        demo.http
+            .post(demo.url(ServiceName::Orders, "/orders"))
+            .header("x-user-id", user)
+            .header("idempotency-key", "k-1")
+            .json(&json!({"items": [{"productId": product, "quantity": 1}]}))
+            .send()
+    };
+    let first = place("u1", "p1").await.expect("answers");
+    assert_eq!(first.status(), 201);
+    let replay = place("u1", "p1").await.expect("answers");
+    assert_eq!(replay.status(), 200);
+    for (user, product) in [("u1", "p2"), ("u2", "p1")] {
+        let changed = place(user, product).await.expect("answers");
+        assert_eq!(changed.status(), 422, "{user} {product}");
+        let body: Value = changed.json().await.expect("json");
+        assert!(body["error"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn the_data_is_deterministic() {
     let a = Demo::start().await;
     let b = Demo::start().await;

@@ -13,6 +13,7 @@ mod cost;
 mod demo_services;
 mod disconnect;
 mod edge;
+mod idempotency;
 mod instances;
 mod mobile;
 mod runner;

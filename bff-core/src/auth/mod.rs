@@ -4,14 +4,19 @@
 //!
 //! - [`Authenticator`] is the only code that turns a bearer token into an
 //!   [`caller::Identity`]. jsonwebtoken's defaults are not the contract's
-//!   (docs/pitfalls.md #3), so every validation knob is set here explicitly: each key
+//!   (60 s of leeway, `nbf` unchecked, `iss`/`aud` checked only when
+//!   present), so every validation knob is set here explicitly: each key
 //!   verifies exactly one algorithm (no `none`, no HS/RS confusion), `exp` is
 //!   required, `nbf` checked, `iss`/`aud` required when configured, leeway
 //!   small and configurable. The gateway's own claims are type-checked in
 //!   `claims` (a wrong type is a bad token, not a weaker caller).
 //! - Verification is cached by SHA-256 of the token, briefly and never past
 //!   `exp`: a hot token is verified once, not once per request, and the cache
-//!   key is useless to anyone who reads memory without the token.
+//!   key is useless to anyone who reads memory without the token. Every
+//!   token a caller sends is a new key, so the cache is bounded in entries
+//!   and in bytes (`auth.verified_cache_max_entries`, `_max_bytes`; an
+//!   entry weighs its claims, see [`crate::bounded`]); a `quick_cache`
+//!   store enforces both on insert, and a hit is a sharded hash probe.
 //! - JWKS keys are cached and refreshed so that an attacker-chosen `kid`
 //!   cannot drive fetches (see `jwks`).
 //! - [`directives`] declares `@authenticated`, `@requiresScopes` and
@@ -42,6 +47,7 @@ pub use self::directives::{
 };
 use self::jwks::{Jwks, PinnedKey};
 use crate::{
+    bounded::Bound,
     config::{AuthConfig, ConfigError},
     errors::ErrorCode,
     telemetry::names,
@@ -50,8 +56,10 @@ use crate::{
 /// Longest bearer token considered (real ones are well under 2 KiB); longer
 /// is refused before any hashing or decoding.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Most verified tokens kept in the cache.
-const CACHE_CAPACITY: u64 = 100_000;
+/// Bytes of one verified-token entry besides its claims' text: the
+/// 32-byte key, the identity's `String` and `Vec` headers, tier and expiry,
+/// and the store's slot, index and ghost record.
+const VERIFIED_ENTRY_OVERHEAD: u64 = 192;
 
 /// Why a present token was refused. The message says what is wrong with the
 /// token in general terms; it never contains the token or any claim value.
@@ -154,24 +162,24 @@ struct Cached {
     valid_until: SystemTime,
 }
 
-/// Expires each cache entry at its own `valid_until`.
-struct UntilExpiry;
+/// The bytes a cached identity keeps: its claims' text and headers.
+fn cached_bytes(cached: &Cached) -> u64 {
+    let id = &cached.identity;
+    let scopes: usize = id.scopes.iter().map(|s| 24 + s.len()).sum();
+    VERIFIED_ENTRY_OVERHEAD + (id.sub.len() + id.roles.len() + scopes) as u64
+}
 
-impl moka::Expiry<[u8; 32], Cached> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &[u8; 32],
-        value: &Cached,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(
-            value
-                .valid_until
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        )
+/// Weighs a cached identity by [`cached_bytes`] (on insert only).
+#[derive(Clone)]
+struct CachedWeighter(Bound);
+
+impl quick_cache::Weighter<[u8; 32], Cached> for CachedWeighter {
+    fn weight(&self, _key: &[u8; 32], cached: &Cached) -> u64 {
+        self.0.weight(cached_bytes(cached))
     }
 }
+
+type VerifiedCache = quick_cache::sync::Cache<[u8; 32], Cached, CachedWeighter>;
 
 /// Verifies bearer tokens. Cheap to clone (shared state).
 #[derive(Clone)]
@@ -187,7 +195,7 @@ struct Inner {
     jwks: Option<Arc<Jwks>>,
     /// Everything but the algorithm, which is set per key.
     validation: Validation,
-    cache: Option<moka::future::Cache<[u8; 32], Cached>>,
+    cache: Option<VerifiedCache>,
     cache_ttl: Duration,
 }
 
@@ -259,10 +267,15 @@ impl Authenticator {
         }
 
         let cache = (!cfg.verified_cache_ttl.is_zero()).then(|| {
-            moka::future::Cache::builder()
-                .max_capacity(CACHE_CAPACITY)
-                .expire_after(UntilExpiry)
-                .build()
+            let bound = Bound::new(cfg.verified_cache_max_entries, cfg.verified_cache_max_bytes);
+            // Shards of 256 KiB or more: an entry heavier than its shard's
+            // share is not kept, and the largest tokens weigh tens of KB.
+            VerifiedCache::with_options(
+                bound.quick_cache_options(256 * 1024),
+                CachedWeighter(bound),
+                Default::default(),
+                Default::default(),
+            )
         });
 
         Ok(Authenticator {
@@ -311,24 +324,24 @@ impl Authenticator {
             return self.verify_uncached(token).await.map(|(id, _)| id);
         };
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(hit) = cache.get(&key).await {
+        if let Some(hit) = cache.get(&key) {
             if hit.valid_until > SystemTime::now() {
                 return Ok(hit.identity);
             }
+            // Expired: verified again below (and refused past `exp`).
+            cache.remove(&key);
         }
         let (identity, exp) = self.verify_uncached(token).await?;
         let exp = UNIX_EPOCH + Duration::from_secs(exp);
         let valid_until = exp.min(SystemTime::now() + self.inner.cache_ttl);
         if valid_until > SystemTime::now() {
-            cache
-                .insert(
-                    key,
-                    Cached {
-                        identity: identity.clone(),
-                        valid_until,
-                    },
-                )
-                .await;
+            cache.insert(
+                key,
+                Cached {
+                    identity: identity.clone(),
+                    valid_until,
+                },
+            );
         }
         Ok(identity)
     }
@@ -472,6 +485,57 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    async fn bounded_cache(max_entries: u64, max_bytes: u64) -> Authenticator {
+        Authenticator::from_config(&AuthConfig {
+            jwt_secret: Some(Secret(SECRET.into())),
+            verified_cache_max_entries: max_entries,
+            verified_cache_max_bytes: max_bytes,
+            ..AuthConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn held(auth: &Authenticator) -> (u64, u64) {
+        let cache = auth.inner.cache.as_ref().unwrap();
+        (cache.len() as u64, cache.weight())
+    }
+
+    #[tokio::test]
+    async fn the_verified_token_cache_holds_at_most_its_entry_count() {
+        let auth = bounded_cache(100, 1 << 20).await;
+        for i in 0..2_000 {
+            let token = dev::mint_hs256(SECRET, &DevClaims::new(format!("u{i}")));
+            auth.verify_token(&token).await.unwrap();
+        }
+        let (entries, bytes) = held(&auth);
+        assert!((50..=100).contains(&entries), "{entries} entries");
+        assert!(bytes <= 1 << 20, "{bytes} bytes");
+    }
+
+    #[tokio::test]
+    async fn the_verified_token_cache_weighs_large_claims_by_their_bytes() {
+        // 64 KiB and up to 10,000 entries; each token carries ~6 KB of
+        // scopes (what fits in the 8 KiB token cap), so the bytes bind.
+        let auth = bounded_cache(10_000, 64 * 1024).await;
+        let scopes: Vec<String> = (0..400).map(|i| format!("s{i:05}")).collect();
+        for i in 0..500 {
+            let mut claims = DevClaims::new(format!("u{i}"));
+            claims.scopes = scopes.clone();
+            let token = dev::mint_hs256(SECRET, &claims);
+            assert!(token.len() <= MAX_TOKEN_BYTES, "{}", token.len());
+            auth.verify_token(&token).await.unwrap();
+        }
+        let (entries, bytes) = held(&auth);
+        assert!(bytes <= 64 * 1024, "{bytes} bytes");
+        let one = VERIFIED_ENTRY_OVERHEAD + 4 + 400 * (24 + 6);
+        assert!(
+            entries <= 64 * 1024 / one,
+            "{entries} entries of {one} bytes"
+        );
+        assert!(entries >= 1, "the cache still caches");
     }
 
     fn bearer(token: &str) -> http::HeaderValue {

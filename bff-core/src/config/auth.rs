@@ -34,6 +34,12 @@ pub struct AuthConfig {
     /// How long a verified token stays cached (by hash); never past its `exp`.
     #[serde(with = "humantime_serde")]
     pub verified_cache_ttl: Duration,
+    /// Most verified tokens cached (any token a caller sends is a new key).
+    pub verified_cache_max_entries: u64,
+    /// Most bytes the verified-token cache holds, each entry weighed by its
+    /// claims (`sub`, roles, scopes) plus a fixed overhead: a token's size is
+    /// the caller's choice, up to 8 KiB.
+    pub verified_cache_max_bytes: u64,
     /// Start without any key: every token is refused, callers are anonymous.
     /// For local development only.
     pub insecure_dev_mode: bool,
@@ -51,6 +57,9 @@ impl Default for AuthConfig {
             jwks_refresh_interval: Duration::from_secs(300),
             jwks_min_refetch_interval: Duration::from_secs(10),
             verified_cache_ttl: Duration::from_secs(30),
+            // 100,000 callers active within the TTL, ~300 bytes each.
+            verified_cache_max_entries: 100_000,
+            verified_cache_max_bytes: 32 * 1024 * 1024,
             insecure_dev_mode: false,
         }
     }

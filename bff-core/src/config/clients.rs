@@ -69,6 +69,10 @@ pub struct ClientConfig {
     /// Most documents the APQ store keeps (least recently used ones go first),
     /// so registrations cannot grow memory without bound.
     pub apq_cache_size: u64,
+    /// Most bytes the APQ store keeps: a document weighs its text plus a
+    /// fixed overhead, and a caller chooses its size (up to the client's
+    /// `cost.limits.<client>.max_bytes`).
+    pub apq_cache_bytes: u64,
     /// JSON object prefilled in GraphiQL's headers pane (the demo runner puts
     /// a bearer token here so the first query in the playground just works).
     /// Admin serves its GraphiQL page only when this is set or
@@ -95,6 +99,8 @@ impl ClientConfig {
             playground_headers: None,
             persisted_queries: PersistedQueriesMode::Off,
             apq_cache_size: 10_000,
+            // 10,000 documents of 1.6 KB, or 1,000 of 16 KB.
+            apq_cache_bytes: 16 * 1024 * 1024,
             // Far above what one replica serves well (each request holds its
             // parsed document and fan-out), far below what exhausts memory.
             max_in_flight: 1_000,

@@ -28,6 +28,12 @@ pub struct FloodConfig {
     pub per_second: u32,
     /// Requests an IP may send at once above the sustained rate.
     pub burst: u32,
+    /// Most IPs tracked at once. IPs whose allowance is back to full are
+    /// forgotten every 4,096 requests; should more than this many still be
+    /// limited after that sweep (a flood from very many addresses), the
+    /// limiter starts over empty: those IPs get a fresh burst, and memory
+    /// stays bounded (at most this many plus 4,096).
+    pub max_keys: u64,
 }
 
 impl Default for FloodConfig {
@@ -38,6 +44,8 @@ impl Default for FloodConfig {
             // one IP should hit cost budgets, not this.
             per_second: 1_000,
             burst: 2_000,
+            // ~50 bytes an IP: a few MB.
+            max_keys: 100_000,
         }
     }
 }
@@ -162,6 +170,9 @@ pub struct BudgetConfig {
     /// Most buckets kept in memory (per-IP keys are attacker controlled);
     /// the least recently used go first.
     pub max_keys: u64,
+    /// Most bytes the in-memory buckets hold: a bucket weighs its key (the
+    /// client and the token's `sub`, or the IP) plus a fixed overhead.
+    pub max_bytes: u64,
     /// Bound on every Redis call; past it the budget falls back to memory.
     #[serde(with = "humantime_serde")]
     pub redis_timeout: Duration,
@@ -235,6 +246,8 @@ impl Default for BudgetConfig {
             enterprise: TierBudget::new(50_000, 2_500),
             idle_eviction: Duration::from_secs(600),
             max_keys: 100_000,
+            // ~340 bytes a bucket at the full 100,000.
+            max_bytes: 32 * 1024 * 1024,
             // A same-datacenter Redis answers in well under a millisecond;
             // 100 ms caps what a sick Redis adds to every request.
             redis_timeout: Duration::from_millis(100),

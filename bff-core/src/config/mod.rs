@@ -12,6 +12,7 @@
 //! falls back to a default. Errors name the key and the source it came from.
 
 mod auth;
+mod cache;
 mod clients;
 mod cost;
 mod server;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     auth::AuthConfig,
+    cache::CacheConfig,
     clients::{ClientConfig, ClientsConfig, PersistedQueriesMode},
     cost::{
         BudgetConfig, ClientLimits, ClientTiers, CostConfig, FloodConfig, LimitsConfig, TierBudget,
@@ -51,6 +53,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Base URLs and resilience policy of each REST service.
     pub services: ServicesConfig,
+    /// The overall memory budget of the services' response caches.
+    pub cache: CacheConfig,
     /// Operation limits, static cost and per-caller cost budgets.
     pub cost: CostConfig,
     /// Logs, metrics and traces.

@@ -161,6 +161,13 @@ pub struct ServiceConfig {
     pub stale_if_error: Option<Duration>,
     /// Most entries the service's cache holds (least recently used go first).
     pub cache_max_entries: Option<u64>,
+    /// Most bytes the service's cache holds: each answer weighs its key, its
+    /// body, an estimate of its decoded value and a fixed overhead per entry
+    /// (least recently used go first). When the budgets of every caching
+    /// service add up to more than `cache.max_bytes`, each is scaled down
+    /// in proportion. Defaults: products 80 MiB, reviews 32 MiB, orders
+    /// 16 MiB, the others 8 MiB.
+    pub cache_max_bytes: Option<u64>,
     /// Largest response body read from the service, in bytes; a bigger one is
     /// an `UPSTREAM_ERROR`.
     pub max_body_bytes: Option<usize>,

@@ -270,7 +270,7 @@ impl ClientApp {
         let client = runtime.config.clients.get(schema.kind);
         let persisted = persisted::PersistedQueries::new(
             client.persisted_queries,
-            client.apq_cache_size,
+            crate::bounded::Bound::new(client.apq_cache_size, client.apq_cache_bytes),
             schema.operations,
         );
         let shed = shed::Shedder::new(schema.kind, client.max_in_flight, client.max_body_readers);

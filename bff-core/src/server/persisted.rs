@@ -15,8 +15,11 @@
 //!   `PersistedQueryNotFound` (what Apollo clients look for before they
 //!   resend with the document); a document whose sha256 is not the hash is
 //!   refused with 400. Documents are registered only once the guard has
-//!   accepted them (it parses and prices them), in a bounded LRU store, so
-//!   registrations cannot fill memory with garbage.
+//!   accepted them (it parses and prices them), in a store bounded in
+//!   entries and in bytes (`apq_cache_size`, `apq_cache_bytes`: a document
+//!   weighs its text, up to the client's `max_bytes`), so registrations
+//!   cannot fill memory with garbage. Registering the same hash again (every
+//!   client that missed resends it) replaces one entry, never adds one.
 //! - `safelist`: the client's committed manifest (for mobile,
 //!   `bff-mobile/operations/*.graphql`, hashed when the gateway starts:
 //!   sha256 of the exact file text) is the only thing that runs, by hash or
@@ -34,7 +37,7 @@ use std::{collections::HashMap, sync::Arc};
 use http::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::{config::PersistedQueriesMode, errors::ErrorCode};
+use crate::{bounded::Bound, config::PersistedQueriesMode, errors::ErrorCode};
 
 /// `extensions.code` of an unknown hash (Apollo's spelling).
 pub const NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
@@ -80,11 +83,29 @@ pub struct Resolved {
     pub register: Option<String>,
 }
 
+/// Bytes of one APQ entry besides its document: the 64-character hash
+/// key, the `String` and `Arc<str>` headers, and the store's slot, index and
+/// ghost record.
+const APQ_ENTRY_OVERHEAD: u64 = 160;
+
+/// Weighs an APQ entry by its document's bytes (on insert only).
+#[derive(Clone)]
+struct DocumentWeighter(Bound);
+
+impl quick_cache::Weighter<String, Arc<str>> for DocumentWeighter {
+    fn weight(&self, _hash: &String, document: &Arc<str>) -> u64 {
+        self.0.weight(APQ_ENTRY_OVERHEAD + document.len() as u64)
+    }
+}
+
+type ApqStore = quick_cache::sync::Cache<String, Arc<str>, DocumentWeighter>;
+
 /// One client's persisted operations: the APQ store or the safelist.
 pub struct PersistedQueries {
     mode: PersistedQueriesMode,
-    /// APQ registrations, sha256 hex → document (bounded, LRU-ish eviction).
-    apq: moka::future::Cache<String, Arc<str>>,
+    /// APQ registrations, sha256 hex → document (bounded in entries and
+    /// bytes; CLOCK-Pro eviction).
+    apq: ApqStore,
     /// The committed manifest, sha256 hex → document.
     manifest: HashMap<String, Arc<str>>,
 }
@@ -107,17 +128,31 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl PersistedQueries {
-    /// `operations` is the client's manifest: `(name, exact document text)`.
-    pub fn new(mode: PersistedQueriesMode, apq_capacity: u64, operations: &[(&str, &str)]) -> Self {
+    /// `operations` is the client's manifest: `(name, exact document text)`;
+    /// `apq` bounds the APQ store.
+    pub fn new(mode: PersistedQueriesMode, apq: Bound, operations: &[(&str, &str)]) -> Self {
         let manifest = operations
             .iter()
             .map(|(_, text)| (sha256_hex(text), Arc::from(*text)))
             .collect();
         Self {
             mode,
-            apq: moka::future::Cache::new(apq_capacity.max(1)),
+            // Shards of 1 MiB or more: a document over its shard's share
+            // would not be kept (documents are at most the client's
+            // `max_bytes`, 64 KiB by default).
+            apq: ApqStore::with_options(
+                apq.quick_cache_options(1024 * 1024),
+                DocumentWeighter(apq),
+                Default::default(),
+                Default::default(),
+            ),
             manifest,
         }
+    }
+
+    /// APQ documents held, and their weighed bytes.
+    pub fn apq_held(&self) -> (u64, u64) {
+        (self.apq.len() as u64, self.apq.weight())
     }
 
     /// The mode this client runs in.
@@ -158,7 +193,7 @@ impl PersistedQueries {
                 query,
                 register: None,
             }),
-            (PersistedQueriesMode::Apq, Some(hash), None) => match self.apq.get(&hash).await {
+            (PersistedQueriesMode::Apq, Some(hash), None) => match self.apq.get(&hash) {
                 Some(doc) => Ok(Resolved {
                     query: doc.to_string(),
                     register: None,
@@ -204,7 +239,7 @@ impl PersistedQueries {
     /// Stores an APQ document the guard accepted.
     pub async fn register(&self, hash: String, query: &str) {
         if self.mode == PersistedQueriesMode::Apq {
-            self.apq.insert(hash, Arc::from(query)).await;
+            self.apq.insert(hash, Arc::from(query));
         }
     }
 }
@@ -284,7 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn apq_registers_then_hits() {
-        let pq = PersistedQueries::new(PersistedQueriesMode::Apq, 10, &[]);
+        let pq = PersistedQueries::new(PersistedQueriesMode::Apq, bound(10), &[]);
         let hash = sha256_hex(DOC);
         let miss = pq.resolve(None, &ext(&hash)).await.unwrap_err();
         assert_eq!(
@@ -303,20 +338,45 @@ mod tests {
         assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     }
 
+    fn bound(entries: u64) -> Bound {
+        Bound::new(entries, 1 << 20)
+    }
+
     #[tokio::test]
-    async fn the_apq_store_is_bounded() {
-        let pq = PersistedQueries::new(PersistedQueriesMode::Apq, 50, &[]);
+    async fn the_apq_store_holds_at_most_its_entry_count() {
+        let pq = PersistedQueries::new(PersistedQueriesMode::Apq, bound(50), &[]);
         for i in 0..500 {
             let doc = format!("{{ a{i} }}");
             pq.register(sha256_hex(&doc), &doc).await;
         }
-        pq.apq.run_pending_tasks().await;
-        assert!(pq.apq.entry_count() <= 50, "{}", pq.apq.entry_count());
+        let (entries, bytes) = pq.apq_held();
+        assert!((25..=50).contains(&entries), "{entries} entries");
+        assert!(bytes <= 1 << 20, "{bytes} bytes");
+    }
+
+    #[tokio::test]
+    async fn the_apq_store_weighs_documents_by_their_bytes() {
+        // 1 MiB, up to 10,000 documents of 16 KiB each: about 60 fit.
+        let pq = PersistedQueries::new(PersistedQueriesMode::Apq, bound(10_000), &[]);
+        let filler = "x".repeat(16 * 1024);
+        for i in 0..1_000 {
+            let doc = format!("{{ a{i} # {filler}\n}}");
+            pq.register(sha256_hex(&doc), &doc).await;
+        }
+        let (entries, bytes) = pq.apq_held();
+        assert!(bytes <= 1 << 20, "{bytes} bytes");
+        assert!((20..=64).contains(&entries), "{entries} entries");
+        // The same hash registered again replaces its entry.
+        let doc = "{ again }";
+        for _ in 0..100 {
+            pq.register(sha256_hex(doc), doc).await;
+        }
+        assert!(pq.apq_held().0 <= 64);
     }
 
     #[tokio::test]
     async fn safelist_runs_only_the_manifest() {
-        let pq = PersistedQueries::new(PersistedQueriesMode::Safelist, 10, &[("a", DOC)]);
+        let pq = PersistedQueries::new(PersistedQueriesMode::Safelist, bound(10), &[("a", DOC)]);
         let hash = sha256_hex(DOC);
         assert_eq!(pq.resolve(None, &ext(&hash)).await.unwrap().query, DOC);
         assert!(pq
@@ -343,7 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn off_refuses_hash_only_requests() {
-        let pq = PersistedQueries::new(PersistedQueriesMode::Off, 10, &[]);
+        let pq = PersistedQueries::new(PersistedQueriesMode::Off, bound(10), &[]);
         let err = pq.resolve(None, &ext(&sha256_hex(DOC))).await.unwrap_err();
         assert_eq!(err.code, NOT_SUPPORTED);
         assert!(pq

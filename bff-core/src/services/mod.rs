@@ -62,7 +62,7 @@ use self::{
     users::{loader::UsersById, Users},
 };
 use crate::{
-    config::{ConfigError, ServiceConfig, ServicesConfig},
+    config::{CacheConfig, ConfigError, ServiceConfig, ServicesConfig},
     context::RequestContext,
 };
 
@@ -100,10 +100,23 @@ fn env_var(name: &str) -> String {
     format!("BFF_UPSTREAM_{}", name.to_ascii_uppercase())
 }
 
+/// A service's policy: its `policy.rs` defaults under its config overrides.
+fn policy(config: &ServiceConfig, defaults: Policy) -> Policy {
+    defaults.with_overrides(config)
+}
+
+/// Whether a service's answers are kept in its response cache at all (it
+/// has a URL, a TTL and a cache scope): only those share the overall budget.
+fn caches(config: &ServiceConfig, policy: &Policy) -> bool {
+    config.url.as_deref().is_some_and(|u| !u.trim().is_empty())
+        && !policy.cache_ttl.is_zero()
+        && policy.cache_scope != upstream::CacheScope::Off
+}
+
 fn build(
     name: &'static str,
     config: &ServiceConfig,
-    defaults: Policy,
+    policy: Policy,
     client: &reqwest::Client,
     shared: &Option<SharedCache>,
     required: bool,
@@ -115,7 +128,6 @@ fn build(
             env_var(name)
         )));
     }
-    let policy = defaults.with_overrides(config);
     let instances = InstancePolicy::from_config(config);
     if let (Some(weights), Some(url)) = (&config.weights, url) {
         let count = crate::config::split_urls(url).len();
@@ -133,29 +145,76 @@ fn build(
     )
 }
 
+/// Scales the byte budgets of the services that cache so that together
+/// they stay within `cache.max_bytes` (see [`CacheConfig::share`]).
+fn share_cache_budget(cache: &CacheConfig, configs: &[&ServiceConfig], policies: &mut [Policy]) {
+    let caching: Vec<usize> = (0..policies.len())
+        .filter(|&i| caches(configs[i], &policies[i]))
+        .collect();
+    let asked: Vec<u64> = caching
+        .iter()
+        .map(|&i| policies[i].cache_max_bytes)
+        .collect();
+    let granted = cache.share(&asked);
+    if granted != asked {
+        tracing::info!(
+            asked = asked.iter().sum::<u64>(),
+            cache_max_bytes = cache.max_bytes,
+            "the services' cache budgets exceed cache.max_bytes: each is scaled down in proportion"
+        );
+    }
+    for (&i, bytes) in caching.iter().zip(granted) {
+        policies[i].cache_max_bytes = bytes;
+    }
+}
+
 impl Services {
     /// Builds every service from config: one shared HTTP client, each
     /// service's `policy.rs` defaults under its `[services.<name>]`
     /// overrides. A contract service without a URL is an error naming its
     /// `BFF_UPSTREAM_<NAME>` variable; shipping is optional.
     pub fn from_config(cfg: &ServicesConfig) -> Result<Services, ConfigError> {
-        Self::from_config_with(cfg, None)
+        Self::from_config_with(cfg, &CacheConfig::default(), None)
     }
 
-    /// Like [`Services::from_config`], with the shared (Redis) cache tier
-    /// for caller-independent answers.
+    /// Like [`Services::from_config`], with the overall cache budget
+    /// (`[cache]`: the services' byte budgets are scaled down in proportion
+    /// when they add up to more) and the shared (Redis) cache tier for
+    /// caller-independent answers.
     pub fn from_config_with(
         cfg: &ServicesConfig,
+        cache: &CacheConfig,
         shared: Option<SharedCache>,
     ) -> Result<Services, ConfigError> {
         let shared = &shared;
         let client = upstream::http_client()
             .map_err(|_| ConfigError::Invalid("the upstream HTTP client cannot be built".into()))?;
+        let mut policies = [
+            policy(&cfg.users, users::policy::defaults()),
+            policy(&cfg.products, products::policy::defaults()),
+            policy(&cfg.orders, orders::policy::defaults()),
+            policy(&cfg.reviews, reviews::policy::defaults()),
+            policy(&cfg.inventory, inventory::policy::defaults()),
+            policy(&cfg.recommendations, recommendations::policy::defaults()),
+            policy(&cfg.shipping, shipping::policy::defaults()),
+        ];
+        let configs = [
+            &cfg.users,
+            &cfg.products,
+            &cfg.orders,
+            &cfg.reviews,
+            &cfg.inventory,
+            &cfg.recommendations,
+            &cfg.shipping,
+        ];
+        share_cache_budget(cache, &configs, &mut policies);
+        let [users_p, products_p, orders_p, reviews_p, inventory_p, recommendations_p, shipping_p] =
+            policies;
         let clients = Clients {
             users: Users::new(build(
                 users::NAME,
                 &cfg.users,
-                users::policy::defaults(),
+                users_p,
                 &client,
                 shared,
                 true,
@@ -163,7 +222,7 @@ impl Services {
             products: Products::new(build(
                 products::NAME,
                 &cfg.products,
-                products::policy::defaults(),
+                products_p,
                 &client,
                 shared,
                 true,
@@ -171,7 +230,7 @@ impl Services {
             orders: Orders::new(build(
                 orders::NAME,
                 &cfg.orders,
-                orders::policy::defaults(),
+                orders_p,
                 &client,
                 shared,
                 true,
@@ -179,7 +238,7 @@ impl Services {
             reviews: Reviews::new(build(
                 reviews::NAME,
                 &cfg.reviews,
-                reviews::policy::defaults(),
+                reviews_p,
                 &client,
                 shared,
                 true,
@@ -187,7 +246,7 @@ impl Services {
             inventory: Inventory::new(build(
                 inventory::NAME,
                 &cfg.inventory,
-                inventory::policy::defaults(),
+                inventory_p,
                 &client,
                 shared,
                 true,
@@ -195,7 +254,7 @@ impl Services {
             recommendations: Recommendations::new(build(
                 recommendations::NAME,
                 &cfg.recommendations,
-                recommendations::policy::defaults(),
+                recommendations_p,
                 &client,
                 shared,
                 true,
@@ -203,7 +262,7 @@ impl Services {
             shipping: Shipping::new(build(
                 shipping::NAME,
                 &cfg.shipping,
-                shipping::policy::defaults(),
+                shipping_p,
                 &client,
                 shared,
                 false,
@@ -455,5 +514,81 @@ impl Loaders {
     /// Shipments by order id (`GET /shipments?orderIds=`).
     pub fn shipments_by_order(&self) -> &Batcher<String, ShipmentsByOrder> {
         &self.shipments_by_order
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn all_at(url: &str) -> ServicesConfig {
+        let mut cfg = ServicesConfig::default();
+        for name in [
+            users::NAME,
+            products::NAME,
+            orders::NAME,
+            reviews::NAME,
+            inventory::NAME,
+            recommendations::NAME,
+        ] {
+            cfg.get_mut(name).unwrap().url = Some(url.to_string());
+        }
+        cfg
+    }
+
+    fn budgets(services: &Services) -> Vec<(&'static str, u64)> {
+        services
+            .upstreams()
+            .iter()
+            .map(|u| (u.name(), u.cache_bound().max_bytes))
+            .collect()
+    }
+
+    #[test]
+    fn service_cache_budgets_fit_the_overall_budget_in_proportion() {
+        let cfg = all_at("http://127.0.0.1:9");
+        let defaults = Services::from_config(&cfg).unwrap();
+        let asked = budgets(&defaults);
+        // The defaults of the six contract services fit the default total.
+        let total: u64 = asked.iter().map(|(_, b)| b).sum();
+        assert!(total <= CacheConfig::default().max_bytes, "{asked:?}");
+
+        let half = CacheConfig {
+            max_bytes: total / 2,
+        };
+        let scaled = Services::from_config_with(&cfg, &half, None).unwrap();
+        let granted = budgets(&scaled);
+        assert!(granted.iter().map(|(_, b)| b).sum::<u64>() <= total / 2);
+        for ((name, a), (_, g)) in asked.iter().zip(&granted) {
+            // Each keeps its share (integer division may take a byte).
+            assert!(g * 2 <= *a && g * 2 + 2 >= *a, "{name}: {a} → {g}");
+        }
+    }
+
+    #[test]
+    fn a_service_that_does_not_cache_takes_no_share() {
+        let mut cfg = all_at("http://127.0.0.1:9");
+        cfg.products.cache_ttl = Some(std::time::Duration::ZERO);
+        let products_budget = products::policy::defaults().cache_max_bytes;
+        let others: u64 = budgets(&Services::from_config(&cfg).unwrap())
+            .iter()
+            .filter(|(n, _)| *n != products::NAME)
+            .map(|(_, b)| b)
+            .sum();
+        // Exactly the others' sum: nothing is scaled, products is left out.
+        let cache = CacheConfig { max_bytes: others };
+        let services = Services::from_config_with(&cfg, &cache, None).unwrap();
+        for (name, bytes) in budgets(&services) {
+            if name == products::NAME {
+                assert_eq!(bytes, products_budget, "untouched, and unused");
+            }
+        }
+        let granted: u64 = budgets(&services)
+            .iter()
+            .filter(|(n, _)| *n != products::NAME)
+            .map(|(_, b)| b)
+            .sum();
+        assert_eq!(granted, others);
     }
 }

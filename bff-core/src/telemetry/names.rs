@@ -66,6 +66,11 @@ pub const BREAKER_TRANSITIONS_TOTAL: &str = "bff_breaker_transitions_total";
 /// Labels: `service`, `event`.
 pub const CACHE_EVENTS_TOTAL: &str = "bff_cache_events_total";
 
+/// Gauge: bytes held by a service's response cache, as its weigher counts
+/// them (key, body, decoded value, per-entry overhead); never above the
+/// service's `cache_max_bytes`. Labels: `service`.
+pub const CACHE_BYTES: &str = "bff_cache_bytes";
+
 /// Counter: present-but-bad bearer tokens (the request got a 401), by
 /// reason (`expired`, `signature`, `algorithm`, ...). Labels: `reason`.
 pub const AUTH_FAILURES_TOTAL: &str = "bff_auth_failures_total";
@@ -195,6 +200,11 @@ pub fn describe() {
     describe_counter!(
         CACHE_EVENTS_TOTAL,
         "Response cache lookups by outcome (hit, miss, stale, coalesced)"
+    );
+    describe_gauge!(
+        CACHE_BYTES,
+        Unit::Bytes,
+        "Bytes held by a service's response cache, as weighed against its budget"
     );
     describe_counter!(
         UPSTREAM_INSTANCE_REQUESTS_TOTAL,

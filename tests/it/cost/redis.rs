@@ -207,7 +207,7 @@ proptest! {
             let Some(url) = redis_or_skip("redis budgets").await else { return };
             let redis = RedisStore::new(&url, &key_prefix(), Duration::from_secs(2))
                 .expect("redis store");
-            let memory = MemoryStore::new(1_000, Duration::from_secs(600));
+            let memory = MemoryStore::new(1_000, 1 << 20, Duration::from_secs(600));
             let params = Params::new(limit, rate);
             let mut now = 1_700_000_000_000_000u64;
             for (charge, points, step) in sequence {

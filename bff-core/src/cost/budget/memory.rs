@@ -1,12 +1,14 @@
 //! The in-memory bucket store: one process, bounded memory.
 //!
 //! Per-caller keys are attacker controlled (one per source IP), so the map
-//! must not grow with them (docs/pitfalls.md #7): a moka cache holds at most
-//! `max_keys` buckets and forgets a bucket idle for `idle` (never less
-//! than the time a bucket takes to refill, so forgetting one never hands
-//! out points the caller would not have had anyway). Under capacity
-//! pressure moka may evict a recently used bucket; that caller then starts
-//! full again, a bounded leniency chosen over unbounded memory.
+//! must not grow with them: a moka cache holds at most `max_keys` buckets
+//! and `max_bytes` of them (a bucket weighs its key, whose length follows
+//! the token's `sub`, plus a fixed overhead; see [`crate::bounded`]) and
+//! forgets a bucket idle for `idle` (never less than the time a bucket
+//! takes to refill, so forgetting one never hands out points the caller
+//! would not have had anyway). Under capacity pressure moka may evict a
+//! recently used bucket; that caller then starts full again, a bounded
+//! leniency chosen over unbounded memory.
 
 use std::{
     sync::{Arc, Mutex},
@@ -19,6 +21,12 @@ use super::{
     gcra::{self, Op, Outcome, Params},
     BucketStore, StoreError,
 };
+use crate::bounded::Bound;
+
+/// Bytes of one bucket besides its key's text: the key's `String` header,
+/// the shared cell, and moka's entry bookkeeping (deque nodes, the idle
+/// timer, the hash table slot).
+const BUCKET_OVERHEAD: u64 = 256;
 
 /// Buckets of this process.
 pub struct MemoryStore {
@@ -35,11 +43,16 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store of at most `max_keys` buckets, each forgotten after `idle`.
-    pub fn new(max_keys: u64, idle: Duration) -> Self {
+    /// A store of at most `max_keys` buckets and `max_bytes` weighed bytes,
+    /// each bucket forgotten after `idle`.
+    pub fn new(max_keys: u64, max_bytes: u64, idle: Duration) -> Self {
+        let bound = Bound::new(max_keys, max_bytes);
         Self {
             buckets: moka::sync::Cache::builder()
-                .max_capacity(max_keys)
+                .max_capacity(bound.max_bytes)
+                .weigher(move |key: &String, _| {
+                    bound.weight_u32(BUCKET_OVERHEAD + key.len() as u64)
+                })
                 .time_to_idle(idle.max(Duration::from_secs(1)))
                 .build(),
             origin: Instant::now(),
@@ -73,6 +86,12 @@ impl MemoryStore {
         self.buckets.entry_count()
     }
 
+    /// Weighed bytes held right now (for tests of the bound).
+    pub fn bytes(&self) -> u64 {
+        self.buckets.run_pending_tasks();
+        self.buckets.weighted_size()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -103,11 +122,25 @@ mod tests {
 
     #[test]
     fn memory_buckets_stay_bounded_whatever_the_number_of_callers() {
-        let store = MemoryStore::new(100, Duration::from_secs(600));
+        let store = MemoryStore::new(100, 1 << 20, Duration::from_secs(600));
         let params = Params::new(10, 1);
         for i in 0..5_000 {
             store.apply_at(&format!("ip:{i}"), params, Op::Charge, 1, 1);
         }
-        assert!(store.len() <= 110, "{}", store.len());
+        assert!(store.len() <= 100, "{}", store.len());
+        assert!(store.bytes() <= 1 << 20, "{}", store.bytes());
+    }
+
+    #[test]
+    fn long_caller_keys_are_bounded_by_their_bytes() {
+        // Keys of 4 KB (a token's `sub` can be that long): 64 KiB holds 15.
+        let store = MemoryStore::new(100_000, 64 * 1024, Duration::from_secs(600));
+        let params = Params::new(10, 1);
+        let long = "x".repeat(4_000);
+        for i in 0..2_000 {
+            store.apply_at(&format!("web:sub:{long}{i}"), params, Op::Charge, 1, 1);
+        }
+        assert!(store.bytes() <= 64 * 1024, "{}", store.bytes());
+        assert!(store.len() <= 16, "{}", store.len());
     }
 }

@@ -121,7 +121,11 @@ impl Budgets {
             .map(|t| Duration::from_micros(Params::new(t.limit, t.restore_rate).full_refill_us()))
             .max()
             .unwrap_or_default();
-        let local = MemoryStore::new(cfg.max_keys, cfg.idle_eviction.max(longest_refill));
+        let local = MemoryStore::new(
+            cfg.max_keys,
+            cfg.max_bytes,
+            cfg.idle_eviction.max(longest_refill),
+        );
         let redis = match redis_url.filter(|u| !u.is_empty()) {
             Some(url) => Some(
                 RedisStore::new(url, &cfg.redis_key_prefix, cfg.redis_timeout)

@@ -41,6 +41,8 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(300),
         // One entry per sku: a catalogue of 50 000 skus.
         cache_max_entries: 50_000,
+        // ~200 bytes of stock per sku: 8 MiB keeps tens of thousands.
+        cache_max_bytes: 8 * 1024 * 1024,
         // One small object: 64 KiB is generous.
         max_body_bytes: 64 * 1024,
     }

@@ -41,6 +41,8 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(60),
         // Per caller: 10 000 entries cover thousands of active users.
         cache_max_entries: 10_000,
+        // A user's page of orders is a few KB: 16 MiB keeps thousands of users.
+        cache_max_bytes: 16 * 1024 * 1024,
         // 100 users × a page of orders stays far below 4 MiB.
         max_body_bytes: 4 * 1024 * 1024,
     }

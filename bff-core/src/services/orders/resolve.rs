@@ -7,9 +7,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Result};
+use async_graphql::{Context, ErrorExtensions, Result};
 
-use super::model::{NewOrder, NewOrderItem, Order, OrderStatus};
+use super::{
+    client::PlaceError,
+    model::{NewOrder, NewOrderItem, Order, OrderStatus},
+};
 use crate::{
     errors::ErrorCode,
     services::support::{clamp, gql, loaders, take},
@@ -71,20 +74,23 @@ pub async fn by_status(
 }
 
 /// Places an order for the caller: `items` are `(productId, quantity)`.
-/// Always sends an `Idempotency-Key` (the given one, else a new UUID), so a
-/// retried placement never creates a second order.
+/// Always sends an `Idempotency-Key` scoped to the caller (derived from the
+/// given one, else a new UUID), so a retried placement never creates a
+/// second order and two callers never share one. A key the caller already
+/// used for a different order is `BAD_USER_INPUT`.
 pub async fn place(
     ctx: &Context<'_>,
     items: Vec<(String, i32)>,
     idempotency_key: Option<String>,
 ) -> Result<Arc<Order>> {
     let l = loaders(ctx)?;
-    let key = idempotency_key
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ErrorCode::BadRequest
-            .error("idempotencyKey must be 1 to 255 printable ASCII characters without spaces"));
+    let key = idempotency_key.filter(|k| !k.is_empty());
+    if let Some(key) = &key {
+        if key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ErrorCode::BadRequest.error(
+                "idempotencyKey must be 1 to 255 printable ASCII characters without spaces",
+            ));
+        }
     }
     let order = NewOrder {
         user_id: l.context().caller.identity.as_ref().map(|i| i.sub.clone()),
@@ -99,8 +105,19 @@ pub async fn place(
     let placed = l
         .clients()
         .orders
-        .place(l.context(), &order, &key)
+        .place(l.context(), &order, key.as_deref())
         .await
-        .map_err(|e| gql(&e))?;
+        .map_err(|err| match err {
+            PlaceError::KeyReused => ErrorCode::BadUserInput
+                .error(
+                    "this idempotencyKey was already used with a different input; \
+                     use a new key for a new order",
+                )
+                .extend_with(|_, e| {
+                    e.set("service", super::NAME);
+                    e.set("retryable", false);
+                }),
+            PlaceError::Upstream(err) => gql(&err),
+        })?;
     Ok(Arc::new(placed))
 }

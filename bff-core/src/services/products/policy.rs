@@ -39,6 +39,11 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(600),
         // Listings and id sets of a busy catalogue: 50 000 answers.
         cache_max_entries: 50_000,
+        // The largest cache: single products, listings, and the id sets of
+        // every user's pages (a 100-id batch weighs ~100 KB with its decoded
+        // products). The load test's 2,000 users and 1,000 products use
+        // ~85 MiB; 80 MiB keeps nearly all of it.
+        cache_max_bytes: 80 * 1024 * 1024,
         // 100 products with descriptions is ~100 KB; 4 MiB is ample.
         max_body_bytes: 4 * 1024 * 1024,
     }

@@ -37,6 +37,8 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(1800),
         // One entry per active user and limit.
         cache_max_entries: 20_000,
+        // A list of ids per user (~1 KB weighed): 8 MiB keeps thousands.
+        cache_max_bytes: 8 * 1024 * 1024,
         // A list of ids: 256 KiB is generous.
         max_body_bytes: 256 * 1024,
     }

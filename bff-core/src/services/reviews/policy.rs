@@ -39,6 +39,9 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(600),
         // Product-id sets of a busy catalogue.
         cache_max_entries: 20_000,
+        // A product-id set's reviews are a few KB to tens of KB: the load
+        // test's pages use ~32 MiB.
+        cache_max_bytes: 32 * 1024 * 1024,
         // 100 products × a few reviews of a few KB stays far below 4 MiB.
         max_body_bytes: 4 * 1024 * 1024,
     }

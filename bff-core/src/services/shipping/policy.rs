@@ -38,6 +38,8 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(600),
         // One entry per batch of order ids.
         cache_max_entries: 10_000,
+        // Small statuses per batch of orders.
+        cache_max_bytes: 8 * 1024 * 1024,
         // 100 small objects: 256 KiB is generous.
         max_body_bytes: 256 * 1024,
     }

@@ -1,6 +1,16 @@
 //! The response cache of one service, and `Cache-Control` parsing.
 //!
-//! A `quick_cache` store bounded by entry count holds raw answer bodies.
+//! A `quick_cache` store holds raw answer bodies, **weighed by bytes** under
+//! the service's byte budget (`cache_max_bytes`, shared out under the
+//! gateway's `cache.max_bytes`) and bounded by entry count as well (every
+//! entry weighs at least `max_bytes / max_entries`, see [`crate::bounded`]).
+//! An entry of a dashboard's products batch is 40 KB, a stock level 100
+//! bytes: counting entries alone let a few thousand large ones fill hundreds
+//! of megabytes. An entry's weight is estimated once, on insert (the read
+//! path never weighs): its key, its body, what its decoded value costs
+//! ([`DECODED_PER_BODY_BYTE`]), and a fixed overhead per entry
+//! ([`ENTRY_OVERHEAD`]).
+//!
 //! Each entry lives for its freshness TTL plus the stale-if-error window
 //! (checked on read; an entry past both is dropped when found): inside the
 //! TTL it is served as a hit; after it, it is only served when the service
@@ -18,8 +28,9 @@
 //!
 //! Coalescing of concurrent misses lives in `super::Upstream` (single-flight
 //! over a spawned task), not in the store: the fetch must outlive the
-//! client that started it, and a cancelled in-cache init future is a known
-//! source of trouble (docs/pitfalls.md #8, for moka's `get_with`).
+//! client that started it, and an init future run inside a cache and
+//! cancelled with its client is a known source of trouble (moka's
+//! `get_with`).
 
 use std::{
     any::Any,
@@ -29,6 +40,8 @@ use std::{
 
 use bytes::Bytes;
 use tokio::time::Instant;
+
+use crate::bounded::Bound;
 
 /// What a `Cache-Control` response header allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -152,27 +165,78 @@ impl Entry {
     }
 }
 
+/// Bytes a decoded value costs per byte of the JSON body it was decoded
+/// from, as a ratio (numerator, denominator). The gateway's models are
+/// objects of short strings: the decoded form drops field names and
+/// punctuation but adds a 24-byte header per `String` and `Vec`, an `Arc`
+/// per shared item and the allocator's size-class rounding. A product
+/// (330 bytes of JSON) decodes to about 480 bytes, a stock level (70) to
+/// about 110: 3/2 covers both.
+pub const DECODED_PER_BODY_BYTE: (u64, u64) = (3, 2);
+
+/// Fixed bytes of one entry besides its key, body and decoded value: the
+/// `Arc<Entry>` allocation (deadlines, the decoded slot), the body's shared
+/// buffer header, the decoded value's `Arc` header, and the store's slot,
+/// index and ghost record.
+pub const ENTRY_OVERHEAD: u64 = 256;
+
+/// Smallest shard of a store: an answer weighing more than its shard's
+/// share is served but not kept, so shards stay large enough for any
+/// ordinary answer (a 100-id batch is tens of KB).
+const MIN_SHARD_BYTES: u64 = 1024 * 1024;
+
+/// The estimated bytes an answer stored under `key` keeps in memory.
+pub fn entry_bytes(key: &str, body_len: usize) -> u64 {
+    let body = body_len as u64;
+    let (num, den) = DECODED_PER_BODY_BYTE;
+    key.len() as u64 + body + body * num / den + ENTRY_OVERHEAD
+}
+
+/// Weighs entries by [`entry_bytes`], never below the bound's floor (so the
+/// byte budget also bounds the entry count). Runs on insert and eviction,
+/// never on a hit.
+#[derive(Debug, Clone, Copy)]
+struct EntryWeighter(Bound);
+
+impl quick_cache::Weighter<String, Arc<Entry>> for EntryWeighter {
+    fn weight(&self, key: &String, entry: &Arc<Entry>) -> u64 {
+        // Only the body's length: the decoded value is filled in after the
+        // insert, and an entry's weight must never change while stored.
+        self.0.weight(entry_bytes(key, entry.body.len()))
+    }
+}
+
+type Store = quick_cache::sync::Cache<String, Arc<Entry>, EntryWeighter>;
+
 /// The bounded store of one service.
 pub struct ResponseCache {
-    store: quick_cache::sync::Cache<String, Arc<Entry>>,
+    store: Store,
+    bound: Bound,
 }
 
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseCache")
             .field("entries", &self.store.len())
+            .field("bytes", &self.store.weight())
+            .field("bound", &self.bound)
             .finish()
     }
 }
 
 impl ResponseCache {
-    /// A cache of at most `max_entries` answers (quick_cache's CLOCK-Pro
-    /// eviction keeps the hot ones under a scan of one-off keys).
-    pub fn new(max_entries: u64) -> Self {
-        let capacity = usize::try_from(max_entries).unwrap_or(usize::MAX).max(1);
-        Self {
-            store: quick_cache::sync::Cache::new(capacity),
-        }
+    /// A cache of at most `max_entries` answers weighing at most
+    /// `max_bytes` (quick_cache's CLOCK-Pro eviction keeps the hot ones
+    /// under a scan of one-off keys).
+    pub fn new(max_entries: u64, max_bytes: u64) -> Self {
+        let bound = Bound::new(max_entries, max_bytes);
+        let store = Store::with_options(
+            bound.quick_cache_options(MIN_SHARD_BYTES),
+            EntryWeighter(bound),
+            Default::default(),
+            Default::default(),
+        );
+        Self { store, bound }
     }
 
     /// The entry under `key`, fresh or stale; an entry past its stale
@@ -190,6 +254,8 @@ impl ResponseCache {
 
     /// Stores an answer; the stored entry is returned so that whoever
     /// fetched it decodes into it (the first hit then finds it decoded).
+    /// An answer heavier than a shard's share of the budget is returned
+    /// but not kept.
     pub fn insert(&self, key: String, entry: Entry) -> Arc<Entry> {
         let entry = Arc::new(entry);
         self.store.insert(key, entry.clone());
@@ -205,6 +271,17 @@ impl ResponseCache {
     /// True when no entry is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Weighed bytes currently held (never above [`Self::bound`]'s
+    /// `max_bytes`).
+    pub fn bytes(&self) -> u64 {
+        self.store.weight()
+    }
+
+    /// The store's bounds.
+    pub fn bound(&self) -> Bound {
+        self.bound
     }
 
     /// Drops every entry whose key matches; used after writes.
@@ -306,7 +383,7 @@ mod tests {
 
     #[test]
     fn clear_counts_removed_entries() {
-        let c = ResponseCache::new(10);
+        let c = ResponseCache::new(10, 1 << 20);
         for k in ["a", "b", "c"] {
             c.insert(
                 k.into(),
@@ -319,9 +396,71 @@ mod tests {
         assert!(c.get("b").is_none());
     }
 
+    fn answer(bytes: usize) -> Entry {
+        Entry::new(
+            Bytes::from(vec![b' '; bytes]),
+            Duration::from_secs(60),
+            Duration::ZERO,
+        )
+    }
+
+    #[test]
+    fn the_store_never_weighs_more_than_its_byte_budget() {
+        // 4 MiB and 100,000 entries: the bytes bind first for 10 KB answers.
+        let c = ResponseCache::new(100_000, 4 << 20);
+        for i in 0..2_000 {
+            c.insert(format!("/products?ids=batch{i}"), answer(10_000));
+        }
+        let held = c.len();
+        assert!(c.bytes() <= 4 << 20, "{} bytes", c.bytes());
+        // 2,000 entries of ~25 KB weighed were offered: at most 165 fit, and
+        // eviction leaves the store mostly full.
+        let fit = (4 << 20) / entry_bytes("/products?ids=batch1000", 10_000);
+        assert!(held <= fit && held >= fit / 2, "{held} entries of {fit}");
+        assert_eq!(
+            c.bytes(),
+            (0..2_000)
+                .map(|i| format!("/products?ids=batch{i}"))
+                .filter_map(|k| c.get(&k).map(|e| entry_bytes(&k, e.body.len())))
+                .sum::<u64>(),
+            "the weight is the sum of the entries' estimates"
+        );
+    }
+
+    #[test]
+    fn small_answers_are_bounded_by_the_entry_count() {
+        // 1 MiB and 100 entries: each entry weighs at least 10 KiB.
+        let c = ResponseCache::new(100, 1 << 20);
+        for i in 0..10_000 {
+            c.insert(format!("/stock/SKU-{i}"), answer(70));
+        }
+        assert!(c.len() <= 100, "{} entries", c.len());
+        assert!(c.len() >= 50, "{} entries", c.len());
+        assert!(c.bytes() <= 1 << 20);
+    }
+
+    #[test]
+    fn an_answer_heavier_than_a_shard_is_served_but_not_kept() {
+        let c = ResponseCache::new(1_000, 1 << 20);
+        let kept = c.insert("/big".into(), answer(2 << 20));
+        assert_eq!(kept.body.len(), 2 << 20, "the caller still gets it");
+        assert!(c.get("/big").is_none());
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn an_entry_weighs_its_key_body_decoded_estimate_and_overhead() {
+        assert_eq!(entry_bytes("/p/1", 100), 4 + 100 + 150 + ENTRY_OVERHEAD);
+        let c = ResponseCache::new(10_000, 1 << 20);
+        c.insert("/p/1".into(), answer(100));
+        assert_eq!(c.bytes(), entry_bytes("/p/1", 100));
+        c.invalidate_where(|_| true);
+        assert_eq!((c.len(), c.bytes()), (0, 0));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_entry_past_its_stale_window_is_gone() {
-        let c = ResponseCache::new(10);
+        let c = ResponseCache::new(10, 1 << 20);
         let entry = || Entry::new(Bytes::new(), Duration::from_secs(1), Duration::from_secs(5));
         c.insert("k".into(), entry());
         tokio::time::advance(Duration::from_secs(3)).await;

@@ -12,7 +12,7 @@
 //!   service: pooled keep-alive connections, no redirects (they would carry
 //!   `X-User-*` to whatever host a `Location` names), a connect timeout,
 //!   `TCP_NODELAY`, and bodies read chunk by chunk under a byte cap
-//!   (docs/pitfalls.md #5).
+//!   (reqwest's own defaults have none of these).
 //! - **Deadline**: every attempt runs under `min(policy timeout, time left
 //!   before RequestContext::deadline)`; no retry starts if its backoff would
 //!   end past the deadline. The time left is sent upstream as
@@ -26,7 +26,8 @@
 //! - **Cache and coalescing** only for GETs the service's policy marks
 //!   cacheable ([`CacheScope`]). A miss joins the fetch already in flight for
 //!   the same key, or starts one on a spawned task: a client that disconnects
-//!   cancels only its own wait, never the fetch others wait on (docs/pitfalls.md #8).
+//!   cancels only its own wait, never the fetch others wait on (an init
+//!   future cancelled inside a cache is a known source of trouble).
 //!   A fetch left with no waiter finishes the attempt already on the wire
 //!   (its answer fills the cache) but starts no retry for nobody.
 //! - **Propagation**: `X-Request-Id`, `traceparent`, and identity headers
@@ -245,6 +246,8 @@ struct Inner {
     /// on every field that fetches, and `counter!` with labels builds and
     /// hashes its key on each call.
     cache_counters: [OnceLock<metrics::Counter>; 4],
+    /// `bff_cache_bytes` of this service, registered on first use.
+    cache_bytes: OnceLock<metrics::Gauge>,
 }
 
 /// The resilient HTTP client of one service. Cheap to clone (shared state).
@@ -369,11 +372,12 @@ impl Upstream {
                 client,
                 breaker: Breaker::new(name, policy.breaker.clone()),
                 budget: RetryBudget::new(policy.retry_budget_ratio),
-                cache: ResponseCache::new(policy.cache_max_entries),
+                cache: ResponseCache::new(policy.cache_max_entries, policy.cache_max_bytes),
                 policy,
                 inflight: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
                 cache_counters: Default::default(),
+                cache_bytes: OnceLock::new(),
             }),
         })
     }
@@ -440,7 +444,31 @@ impl Upstream {
         if let Some(shared) = &self.inner.shared {
             shared.clear(self.inner.name).await;
         }
-        self.inner.cache.clear()
+        let removed = self.inner.cache.clear();
+        self.cache_changed();
+        removed
+    }
+
+    /// Weighed bytes held by the service's response cache now.
+    pub fn cache_bytes(&self) -> u64 {
+        self.inner.cache.bytes()
+    }
+
+    /// The bounds of the service's response cache (after the overall
+    /// budget was shared out).
+    pub fn cache_bound(&self) -> crate::bounded::Bound {
+        self.inner.cache.bound()
+    }
+
+    /// Publishes the cache's weight (`bff_cache_bytes`) after a store, an
+    /// invalidation or a clear; never on a hit.
+    fn cache_changed(&self) {
+        self.inner
+            .cache_bytes
+            .get_or_init(
+                || metrics::gauge!(names::CACHE_BYTES, names::LABEL_SERVICE => self.inner.name),
+            )
+            .set(self.inner.cache.bytes() as f64);
     }
 
     /// Drops cached answers whose path (after the caller prefix for
@@ -450,6 +478,7 @@ impl Upstream {
             let path = key.split_once('\u{0}').map_or(key, |(_, p)| p);
             predicate(path)
         });
+        self.cache_changed();
     }
 
     /// `GET path` parsed as `T`. A 404 is an `UpstreamError::Status`.
@@ -781,6 +810,7 @@ impl Upstream {
                         let entry =
                             Entry::new(found.body.clone(), found.fresh_for, found.stale_for);
                         let entry = this.inner.cache.insert(task_key.clone(), entry);
+                        this.cache_changed();
                         if fresh {
                             return Ok(Answer {
                                 status: 200,
@@ -802,6 +832,7 @@ impl Upstream {
                             // Every waiter decodes into the stored entry: the
                             // answer is parsed once, not again on its first hit.
                             answer.entry = Some(this.inner.cache.insert(task_key.clone(), entry));
+                            this.cache_changed();
                             if let Some(shared) = shared {
                                 shared
                                     .put(

@@ -40,8 +40,13 @@ pub struct Policy {
     pub cache_ttl: Duration,
     /// How long past expiry an entry is kept to serve when the service fails.
     pub stale_if_error: Duration,
-    /// Most entries held (LRU eviction beyond).
+    /// Most entries held (least recently used evicted beyond).
     pub cache_max_entries: u64,
+    /// Most bytes the cache holds, each entry weighed by its key, body,
+    /// decoded value and a fixed overhead (least recently used evicted
+    /// beyond). Scaled down when the services' budgets together exceed
+    /// the gateway's `cache.max_bytes`.
+    pub cache_max_bytes: u64,
     /// Largest body read, in bytes.
     pub max_body_bytes: usize,
 }
@@ -89,6 +94,9 @@ impl Policy {
         if let Some(v) = c.cache_max_entries {
             self.cache_max_entries = v;
         }
+        if let Some(v) = c.cache_max_bytes {
+            self.cache_max_bytes = v;
+        }
         if let Some(v) = c.max_body_bytes {
             self.max_body_bytes = v;
         }
@@ -131,6 +139,8 @@ impl Default for Policy {
             stale_if_error: Duration::ZERO,
             // A small store in case config enables caching.
             cache_max_entries: 1_000,
+            // And 4 MiB.
+            cache_max_bytes: 4 * 1024 * 1024,
             // 4 MiB body cap.
             max_body_bytes: 4 * 1024 * 1024,
         }

@@ -22,6 +22,15 @@
 //!   `retry_after` (the gateway goes on with L1 only). Clients never see it.
 //!   The connection is lazy, so a gateway also starts while Redis is down.
 //!
+//! - **Bounded**: the gateway keeps nothing of this tier in memory (a
+//!   lookup is copied into the bounded in-memory cache, which weighs it
+//!   like any other answer). In Redis every key expires (`PX` = TTL + stale
+//!   window) and every value is at most the service's `max_body_bytes`, but
+//!   how many keys live at once follows the paths callers ask for: Redis
+//!   must run with `maxmemory` and an eviction policy (`volatile-lru` in
+//!   `docker-compose.yml`: budget keys expire too, and an evicted one only
+//!   refills a bucket early).
+//!
 //! Value layout: 8 bytes fresh-until (ms since the epoch, big endian),
 //! 8 bytes stale-until, then the raw body.
 

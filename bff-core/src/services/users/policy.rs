@@ -39,6 +39,8 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(300),
         // Batch keys are id sets: 10 000 entries cover a busy minute.
         cache_max_entries: 10_000,
+        // Users are small; batches of 100 are ~20 KB.
+        cache_max_bytes: 8 * 1024 * 1024,
         // 100 users of ~300 bytes is 30 KB; 4 MiB leaves ample room.
         max_body_bytes: 4 * 1024 * 1024,
     }
