@@ -9,7 +9,8 @@
 //! - [`runtime`]: what is built once per process and shared by all clients.
 //! - [`server`]: the HTTP edge every client shares (GraphQL over HTTP, GraphiQL,
 //!   health, readiness, metrics, layers).
-//! - [`auth`]: JWT verification, the verified caller, field-level directives.
+//! - [`caller`]: the verified identity of whoever sent a request.
+//! - [`auth`]: JWT verification and field-level directives.
 //! - [`cost`]: pre-execution guard, static cost, per-caller budgets.
 //! - [`services`]: the upstream layer (the only code that sends HTTP to a
 //!   REST service) and one module per REST service.
@@ -21,6 +22,7 @@
 //! loaders → service clients → upstream.
 
 pub mod auth;
+pub mod caller;
 pub mod config;
 pub mod context;
 pub mod cost;

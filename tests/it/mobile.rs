@@ -9,7 +9,7 @@
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use bff_core::{
-    auth::caller::{Caller, Identity, Role, Tier},
+    caller::{Caller, Identity, Role, Tier},
     config::{Config, PersistedQueriesMode},
     context::{ClientKind, RequestContext},
     server::persisted::sha256_hex,

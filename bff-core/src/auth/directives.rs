@@ -30,7 +30,7 @@ use async_graphql::{
     SubscriptionType, TypeDirective, Value,
 };
 
-use super::caller::{Caller, Identity, Role};
+use crate::caller::{Caller, Identity, Role};
 use crate::{
     context::RequestContext,
     cost::{actual::fields_of, model::CostModel},
@@ -467,7 +467,7 @@ mod tests {
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 
     use super::*;
-    use crate::auth::caller::Tier;
+    use crate::caller::Tier;
 
     fn id(roles: &[Role], scopes: &[&str]) -> Identity {
         Identity {

@@ -3,7 +3,7 @@
 //! # Why it is shaped this way
 //!
 //! - [`Authenticator`] is the only code that turns a bearer token into an
-//!   [`caller::Identity`]. jsonwebtoken's defaults are not the contract's
+//!   [`Identity`](crate::caller::Identity). jsonwebtoken's defaults are not the contract's
 //!   (docs/pitfalls.md #3), so every validation knob is set here explicitly: each key
 //!   verifies exactly one algorithm (no `none`, no HS/RS confusion), `exp` is
 //!   required, `nbf` checked, `iss`/`aud` required when configured, leeway
@@ -23,7 +23,6 @@
 //!
 //! Errors never contain the token, the secret or a claim's value.
 
-pub mod caller;
 mod claims;
 pub mod dev;
 pub mod directives;
@@ -42,6 +41,7 @@ pub use self::directives::{
 };
 use self::jwks::{Jwks, PinnedKey};
 use crate::{
+    caller,
     config::{AuthConfig, ConfigError},
     errors::ErrorCode,
     telemetry::names,

@@ -38,7 +38,7 @@ use super::{
     model::CostModel,
 };
 use crate::{
-    auth::caller::{Identity, Role},
+    caller::{Identity, Role},
     config::{ClientLimits, ConfigError},
     context::ClientKind,
     errors::ErrorCode,
@@ -462,7 +462,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::auth::caller::Tier;
+    use crate::caller::Tier;
 
     fn identity(sub: &str, roles: &[Role], scopes: &[&str]) -> Identity {
         Identity {

@@ -49,7 +49,7 @@ use super::{
     graphiql, ClientApp,
 };
 use crate::{
-    auth::caller::Caller,
+    caller::Caller,
     context::RequestContext,
     cost::{BudgetStatus, RequestCost},
     errors::ErrorCode,
