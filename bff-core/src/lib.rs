@@ -27,6 +27,7 @@ pub mod config;
 pub mod context;
 pub mod cost;
 pub mod errors;
+pub mod graphql;
 pub mod money;
 pub mod runtime;
 pub mod server;

@@ -53,6 +53,7 @@ use crate::{
     context::RequestContext,
     cost::{BudgetStatus, RequestCost},
     errors::ErrorCode,
+    graphql::selected_operation,
     services::tick::Ticking,
     telemetry::names as m,
 };
@@ -894,7 +895,7 @@ async fn run_inner(
         let wanted = request.operation_name.clone();
         let mut authorized = false;
         let (op_type, roots) =
-            match super::selected_operation(&assessment.parsed.document, wanted.as_deref()) {
+            match selected_operation(assessment.prepared.document(), wanted.as_deref()) {
                 Some((name, op)) => {
                     let span = tracing::Span::current();
                     span.record("graphql.operation.type", op.ty.to_string());
@@ -911,11 +912,11 @@ async fn run_inner(
                     // Can it run without per-field auth checks?
                     authorized = app.schema.fast.as_ref().is_some_and(|fast| {
                         let identity = caller.identity.as_ref();
-                        let parsed = &assessment.parsed;
-                        parsed.authorized(wanted.as_deref(), identity, || {
+                        let prepared = &assessment.prepared;
+                        prepared.authorized(wanted.as_deref(), identity, || {
                             fast.rules.allow_operation(
-                                app.guard.model(),
-                                &parsed.document,
+                                app.guard.model().schema(),
+                                prepared.document(),
                                 op,
                                 identity,
                             )
@@ -1027,9 +1028,9 @@ async fn run_inner(
         super::nulls::restore_root(&mut response, &roots);
         super::nulls::fill_errored_fields(&mut response);
         // What resolved; when the walk cannot tell, nothing is refunded.
-        let actual = assessment
-            .parsed
-            .plan(app.guard.model(), operation.as_deref())
+        let actual = app
+            .guard
+            .plan(&assessment.prepared, operation.as_deref())
             .map(|plan| plan.cost(&response));
         ctx.add_cost(actual.unwrap_or(assessment.cost));
         let validation_failed = response.data == Value::Null
