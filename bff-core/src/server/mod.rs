@@ -7,8 +7,20 @@
 //! the timeouts and caps axum's own `serve` lacks. [`serve_ops`] runs the
 //! process's one operations listener when `server.ops_addr` is set.
 //!
-//! - `graphql_http`: GraphQL over HTTP, our own handler (async-graphql-axum's
-//!   extractor reads bodies without a cap and executes CSRF-able requests).
+//! A GraphQL request goes handler → decode → pipeline:
+//!
+//! - `graphql_http`: GraphQL over HTTP, our own handlers (async-graphql-axum's
+//!   extractor reads bodies without a cap and executes CSRF-able requests),
+//!   and `Accept` negotiation.
+//! - `decode`: the HTTP half: caller address, flood limit, content type,
+//!   cross-site GET, body caps, the JSON shape of a request or a batch.
+//! - `pipeline`: the named stages every decoded request takes:
+//!   authenticate → prepare → admit → execute → settle → respond.
+//! - `refusal`: [`Refusal`], one variant per way a request is refused
+//!   before execution, each with its code, status, headers and body.
+//! - `response`: the wire form of an answer (`extensions.cost`, rate-limit
+//!   headers, `Cache-Control`), serialized once.
+//! - `trace`: `X-Request-Id` and the W3C trace context.
 //! - `body`: reading a body within a size cap, a deadline and a minimum rate.
 //! - `graphiql`: the playground page.
 //! - `health`: `/healthz`, `/readyz`, `/metrics` and the operations router.
@@ -21,14 +33,19 @@
 
 mod body;
 pub mod connections;
+mod decode;
 mod graphiql;
 mod graphql_http;
 mod health;
 mod layers;
 pub mod nulls;
 pub mod persisted;
+mod pipeline;
+mod refusal;
+mod response;
 mod serve;
 mod shed;
+mod trace;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
@@ -39,8 +56,10 @@ use async_graphql::{
 use axum::{routing::get, Router};
 
 pub use self::{
-    graphql_http::{error_body, Media},
+    graphql_http::Media,
     health::ops_router,
+    refusal::Refusal,
+    response::error_body,
     serve::{serve, Listener, ServeHandle},
 };
 use crate::{
