@@ -14,8 +14,7 @@
 //!   3 % of a dashboard request's instructions in callgrind).
 //!
 //! The two type parameters keep this module free of the layers that fill
-//! them: `cost` names the prepared operation it caches
-//! ([`crate::cost::Prepared`]).
+//! them: `cost` names the prepared operation it caches (`cost::Prepared`).
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -88,6 +88,13 @@ pub(super) struct Exchange<'a> {
     request_id: String,
 }
 
+/// The operations of a request, ready to run, and the cost of them all.
+struct Planned {
+    operations: Vec<Operation>,
+    /// Points reserved for the whole (batched) request.
+    requested: u64,
+}
+
 /// One operation of the request, prepared and ready to run.
 struct Operation {
     request: async_graphql::Request,
@@ -107,18 +114,26 @@ struct Checked {
     name: Option<String>,
 }
 
+/// One operation that ran, and its response.
+struct Ran {
+    checked: Checked,
+    response: async_graphql::Response,
+}
+
 /// The operations of a request and their responses.
 struct Executed {
     ctx: Arc<RequestContext>,
-    ran: Vec<(Checked, async_graphql::Response)>,
+    ran: Vec<Ran>,
+    requested: u64,
 }
 
 /// The request once paid for what it used.
 struct Settled {
     ctx: Arc<RequestContext>,
-    responses: Vec<async_graphql::Response>,
+    ran: Vec<Ran>,
     /// The budget after the refund.
     budget: BudgetStatus,
+    requested: u64,
     actual: u64,
     /// An operation failed validation.
     invalid: bool,
@@ -178,11 +193,11 @@ impl Exchange<'_> {
     async fn stages(self, requests: Vec<WireRequest>) -> Response {
         let answered = async {
             let caller = self.authenticate().await?;
-            let (operations, requested) = self.prepare(requests, &caller).await?;
-            let budget = self.admit(&operations, &caller, requested).await?;
-            let executed = self.execute(operations, caller, requested, &budget).await;
-            let settled = self.settle(executed, requested, budget).await;
-            Ok(self.respond(settled, requested))
+            let planned = self.prepare(requests, &caller).await?;
+            let budget = self.admit(&planned, &caller).await?;
+            let executed = self.execute(planned, caller, &budget).await;
+            let settled = self.settle(executed, budget).await;
+            Ok(self.respond(settled))
         };
         answered
             .await
@@ -209,7 +224,7 @@ impl Exchange<'_> {
         &self,
         requests: Vec<WireRequest>,
         caller: &Caller,
-    ) -> Result<(Vec<Operation>, u64), Refusal> {
+    ) -> Result<Planned, Refusal> {
         let app = self.app;
         let mut operations = Vec::with_capacity(requests.len());
         let mut requested = 0u64;
@@ -240,7 +255,10 @@ impl Exchange<'_> {
             }
             operations.push(self.operation(request, assessment, caller));
         }
-        Ok((operations, requested))
+        Ok(Planned {
+            operations,
+            requested,
+        })
     }
 
     /// The operation `request` runs, read from its prepared document: its
@@ -300,15 +318,12 @@ impl Exchange<'_> {
 
     /// No mutation over GET; the budget pays for the whole (batched)
     /// request.
-    async fn admit(
-        &self,
-        operations: &[Operation],
-        caller: &Caller,
-        requested: u64,
-    ) -> Result<BudgetStatus, Refusal> {
+    async fn admit(&self, planned: &Planned, caller: &Caller) -> Result<BudgetStatus, Refusal> {
         let app = self.app;
+        let requested = planned.requested;
         if self.method == Method::GET
-            && operations
+            && planned
+                .operations
                 .iter()
                 .any(|op| op.ty == Some(OperationType::Mutation))
         {
@@ -339,14 +354,12 @@ impl Exchange<'_> {
 
     /// Runs each operation with per-request loaders; errored fields answer
     /// `null` (`nulls.rs`).
-    async fn execute(
-        &self,
-        operations: Vec<Operation>,
-        caller: Caller,
-        requested: u64,
-        budget: &BudgetStatus,
-    ) -> Executed {
+    async fn execute(&self, planned: Planned, caller: Caller, budget: &BudgetStatus) -> Executed {
         let app = self.app;
+        let Planned {
+            operations,
+            requested,
+        } = planned;
         let ctx = Arc::new(RequestContext::new(
             app.kind(),
             caller,
@@ -374,26 +387,36 @@ impl Exchange<'_> {
             let mut response = Ticking::new(execute(request), tick).await;
             nulls::restore_root(&mut response, &op.roots);
             nulls::fill_errored_fields(&mut response);
-            ran.push((op.checked, response));
+            ran.push(Ran {
+                checked: op.checked,
+                response,
+            });
         }
-        Executed { ctx, ran }
+        Executed {
+            ctx,
+            ran,
+            requested,
+        }
     }
 
     /// What each operation really cost, validation failures told apart from
     /// other errors, the unused cost refunded and the outcome counted.
-    async fn settle(&self, executed: Executed, requested: u64, budget: BudgetStatus) -> Settled {
+    async fn settle(&self, executed: Executed, budget: BudgetStatus) -> Settled {
         let app = self.app;
         let client = app.kind().as_str();
-        let Executed { ctx, ran } = executed;
-        let mut responses = Vec::with_capacity(ran.len());
+        let Executed {
+            ctx,
+            mut ran,
+            requested,
+        } = executed;
         let mut invalid = false;
-        for (checked, mut response) in ran {
+        for Ran { checked, response } in &mut ran {
             let Checked { assessment, name } = checked;
             // What resolved; when the walk cannot tell, nothing is refunded.
             let actual = app
                 .guard
                 .plan(&assessment.prepared, name.as_deref())
-                .map(|plan| plan.cost(&response));
+                .map(|plan| plan.cost(response));
             ctx.add_cost(actual.unwrap_or(assessment.cost));
             // A request the engine refused before executing: no data, and
             // errors without a path or a code of ours.
@@ -414,7 +437,6 @@ impl Exchange<'_> {
                     with_code(error, ErrorCode::GraphqlValidationFailed);
                 }
             }
-            responses.push(response);
         }
 
         // Refund what was reserved but not used.
@@ -431,7 +453,7 @@ impl Exchange<'_> {
 
         let outcome = if invalid {
             "invalid"
-        } else if responses.iter().any(|r| !r.errors.is_empty()) {
+        } else if ran.iter().any(|r| !r.response.errors.is_empty()) {
             "partial"
         } else {
             "ok"
@@ -442,30 +464,34 @@ impl Exchange<'_> {
         span.record("bff.outcome", outcome);
         Settled {
             ctx,
-            responses,
+            ran,
             budget,
+            requested,
             actual,
             invalid,
         }
     }
 
     /// The one serialization of the answer, with its headers.
-    fn respond(&self, settled: Settled, requested: u64) -> Response {
+    fn respond(&self, settled: Settled) -> Response {
         let Settled {
             ctx,
-            responses,
+            ran,
             budget,
+            requested,
             actual,
             invalid,
         } = settled;
         let stale = ctx.stale();
-        let cache_control = (self.method == Method::GET && !self.batch)
-            .then(|| get_cache_control(&ctx.caller, &responses, !stale.is_empty()));
+        let cache_control = (self.method == Method::GET && !self.batch).then(|| {
+            let first = ran.first().map(|r| &r.response);
+            get_cache_control(&ctx.caller, first, !stale.is_empty())
+        });
         let cost = cost_json(requested, actual, &budget);
         let stale = (!stale.is_empty()).then_some(stale);
-        let wire: Vec<WireResponse<'_>> = responses
+        let wire: Vec<WireResponse<'_>> = ran
             .iter()
-            .map(|response| WireResponse {
+            .map(|Ran { response, .. }| WireResponse {
                 data: (response.data != Value::Null || response.errors.is_empty())
                     .then_some(&response.data),
                 errors: &response.errors,

@@ -88,11 +88,11 @@ fn body_capacity_hint() -> usize {
 /// so a CDN never keeps a caller's data, a partial failure or stale data.
 pub(super) fn get_cache_control(
     caller: &Caller,
-    responses: &[async_graphql::Response],
+    response: Option<&async_graphql::Response>,
     stale: bool,
 ) -> (HeaderValue, bool) {
     let no_store = (HeaderValue::from_static("no-store"), false);
-    let Some(response) = responses.first() else {
+    let Some(response) = response else {
         return no_store;
     };
     let cc = response.cache_control;
