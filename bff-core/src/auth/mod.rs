@@ -19,6 +19,11 @@
 //!   client's SDL advertises is exactly what is checked. Ownership rules
 //!   depend on data and stay in resolvers, through [`require_owner_or_staff`]
 //!   so they fail with the same error shape.
+//! - Before execution the edge asks whether the caller passes the rule of
+//!   every field an operation can reach ([`FieldRules::allow_operation`]),
+//!   walking the document against the schema index of [`crate::graphql`]:
+//!   `auth` reads documents and schemas there, and never calls `cost` or
+//!   `server`.
 //! - [`dev`] mints HS256 development tokens (demo runner, tests, benches).
 //!
 //! Errors never contain the token, the secret or a claim's value.

@@ -26,7 +26,7 @@
 //!   (`@cost`/`@listSize`, see `docs/contract.md`, "Cost and budgets") and the
 //!   number of `nodes` its response can hold (each field once, times the
 //!   sizes of the lists above it, as GitHub's API counts its node limit;
-//!   introspection lists count by the size of this schema).
+//!   introspection lists count by the size of this schema: `introspection.rs`).
 //!
 //! Cost: a field costs its `@cost` weight plus its sub-selection's cost,
 //! times the list size when the field is a priced list (slicing argument

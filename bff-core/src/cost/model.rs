@@ -7,7 +7,7 @@
 //! list multiplies its sub-selection. Everything else a walk needs of a
 //! field (its type, whether it is a list, the integer defaults of its
 //! arguments) is the index's, and one lookup by name serves both: the
-//! weights are a table by [`FieldId`](crate::graphql::FieldId).
+//! weights are a table by [`FieldId`].
 
 use std::{collections::HashMap, sync::Arc};
 

@@ -142,7 +142,7 @@ impl Refusal {
         }
     }
 
-    /// The answer in `media` (see [`reject`] for the counted one).
+    /// The answer in `media` (`reject` answers it counted).
     pub fn respond(self, media: Media) -> Response {
         let media = match self {
             Self::Overloaded => Media::Json,
