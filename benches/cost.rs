@@ -18,7 +18,7 @@
 use std::{hint::black_box, net::IpAddr, time::Duration};
 
 use bff_core::{
-    auth::caller::Caller,
+    caller::Caller,
     config::{BudgetConfig, ClientLimits},
     context::ClientKind,
     cost::{Budgets, Guard},

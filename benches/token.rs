@@ -5,10 +5,10 @@
 
 use bff_core::{
     auth::{
-        caller::Role,
         dev::{mint_hs256, DevClaims},
         Authenticator,
     },
+    caller::Role,
     config::Config,
 };
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Duration};
 
 pub use bff_core::auth::dev::{mint_hs256, DevClaims};
 use bff_core::{
-    auth::caller::{Role, Tier},
+    caller::{Role, Tier},
     config::{Config, Secret},
     context::ClientKind,
 };

@@ -13,7 +13,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use bff::demo::{self, DevClaims};
 use bff_core::{
-    auth::caller::{Role, Tier},
+    caller::{Role, Tier},
     config::Config,
     context::ClientKind,
     standalone::{shutdown_signal, CONFIG_ERROR_EXIT},

@@ -6,7 +6,7 @@
 use async_graphql::{Context, ErrorExtensions, Object, Result};
 use bff_core::cost::directives::cost;
 
-use bff_core::auth::{caller::Role, directives::has_role};
+use bff_core::{auth::directives::has_role, caller::Role};
 
 use crate::{query::runtime, types::ServiceHealth};
 

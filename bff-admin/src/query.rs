@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Object, Result};
 use bff_core::{
-    auth::{caller::Role, directives::has_role},
+    auth::directives::has_role,
+    caller::Role,
     errors::ErrorCode,
     runtime::Runtime,
     services::{orders, users},

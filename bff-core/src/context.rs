@@ -16,7 +16,7 @@ use std::{
 
 use tokio::time::Instant;
 
-use crate::auth::caller::Caller;
+use crate::caller::Caller;
 
 /// Which client schema a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -35,6 +35,14 @@ pub enum ErrorCode {
     BadUserInput,
     /// Too many requests in flight (load shedding) or the gateway is draining.
     Overloaded,
+    /// A persisted operation's hash the gateway does not know (Apollo's
+    /// spelling, which Apollo clients look for before they resend the
+    /// document; `server/persisted.rs`).
+    PersistedQueryNotFound,
+    /// An operation outside the client's safelist (Apollo Router's spelling).
+    PersistedQueryNotInList,
+    /// A hash sent to a client that does not persist operations.
+    PersistedQueryNotSupported,
     /// A bug: a panic turned into an answer. Never carries internals.
     InternalServerError,
 }
@@ -55,6 +63,9 @@ impl ErrorCode {
             Self::BadRequest => "BAD_REQUEST",
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Overloaded => "OVERLOADED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
+            Self::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -75,7 +86,11 @@ impl ErrorCode {
             | Self::GraphqlParseFailed
             | Self::GraphqlValidationFailed
             | Self::BadRequest
-            | Self::BadUserInput => S::BAD_REQUEST,
+            | Self::BadUserInput
+            | Self::PersistedQueryNotSupported => S::BAD_REQUEST,
+            // The APQ protocol: the client resends with the document.
+            Self::PersistedQueryNotFound => S::OK,
+            Self::PersistedQueryNotInList => S::FORBIDDEN,
             Self::InternalServerError => S::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,14 +4,20 @@
 //!
 //! - [`config`]: one configuration tree (TOML file + `BFF_*` environment).
 //! - [`errors`]: the contract's error codes and their HTTP statuses.
+//! - [`caller`]: the verified identity of whoever sent a request.
 //! - [`context`]: per-request state (caller, request id, deadline, stale marks).
 //! - [`money`]: prices formatted as browsers format them.
 //! - [`runtime`]: what is built once per process and shared by all clients.
-//! - [`server`]: the HTTP edge every client shares (GraphQL over HTTP, GraphiQL,
-//!   health, readiness, metrics, layers).
-//! - [`auth`]: JWT verification, the verified caller, field-level directives.
+//! - [`graphql`]: the GraphQL vocabulary every layer shares: the document and
+//!   the operation it runs, walks of its selections, the schema index, the
+//!   prepared (cached) operation.
+//! - [`server`]: the HTTP edge every client shares: GraphQL over HTTP as a
+//!   pipeline of named stages (decode → authenticate → prepare → admit →
+//!   execute → settle → respond) with typed refusals, GraphiQL, health,
+//!   readiness, metrics, layers.
+//! - [`auth`]: JWT verification and field-level directives.
 //! - [`bounded`]: entry and byte bounds of the stores keyed by what callers send.
-//! - [`cost`]: pre-execution guard, static cost, per-caller budgets.
+//! - [`cost`]: pre-execution guard, static and actual cost, per-caller budgets.
 //! - [`services`]: the upstream layer (the only code that sends HTTP to a
 //!   REST service) and one module per REST service.
 //! - [`standalone`]: `main` of a client run alone.
@@ -20,13 +26,20 @@
 //!
 //! Data flows one way: edge → guard → execute (client schema) → resolvers →
 //! loaders → service clients → upstream.
+//!
+//! Dependencies point down: `server` uses `auth` and `cost`, which are
+//! leaves (neither calls `server` or the other); all three read documents
+//! and schemas through `graphql`, which uses only the ground types
+//! (`caller`, [`FastMap`]).
 
 pub mod auth;
 pub mod bounded;
+pub mod caller;
 pub mod config;
 pub mod context;
 pub mod cost;
 pub mod errors;
+pub mod graphql;
 pub mod money;
 pub mod runtime;
 pub mod server;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Result};
-use bff_core::{auth::caller::Identity, context::RequestContext, errors::ErrorCode};
+use bff_core::{caller::Identity, context::RequestContext, errors::ErrorCode};
 
 /// The verified identity of the request, or `UNAUTHENTICATED`.
 pub fn identity(ctx: &Context<'_>) -> Result<Identity> {

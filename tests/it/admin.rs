@@ -5,7 +5,7 @@
 //! As in `mobile.rs`, tests send bearer tokens over HTTP, and in-process
 //! twins ([`execute_as`]) look at resolvers without the edge.
 
-use bff_core::{auth::caller::Role, context::ClientKind};
+use bff_core::{caller::Role, context::ClientKind};
 use demo_services::ServiceName;
 use serde_json::{json, Value};
 

@@ -18,10 +18,10 @@ use std::{
 use base64::Engine as _;
 use bff_core::{
     auth::{
-        caller::{Role, Tier},
         dev::{mint_hs256, DevClaims},
         AuthError, Authenticator,
     },
+    caller::{Role, Tier},
     config::{AuthConfig, Config},
     context::ClientKind,
 };

@@ -9,7 +9,7 @@
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use bff_core::{
-    auth::caller::{Caller, Identity, Role, Tier},
+    caller::{Caller, Identity, Role, Tier},
     config::{Config, PersistedQueriesMode},
     context::{ClientKind, RequestContext},
     server::persisted::sha256_hex,
@@ -126,7 +126,7 @@ pub(crate) async fn execute_as(
     let roots = request
         .parsed_query()
         .ok()
-        .and_then(|doc| bff_core::server::selected_operation(doc, None))
+        .and_then(|doc| bff_core::graphql::selected_operation(doc, None))
         .map(|(_, op)| schema.root_fields(op))
         .unwrap_or_default();
     let mut response = (schema.execute)(request).await;

@@ -19,7 +19,7 @@ use std::{
 };
 
 use bff_core::{
-    auth::caller::{Caller, Identity, Role, Tier},
+    caller::{Caller, Identity, Role, Tier},
     config::{ServiceConfig, ServicesConfig},
     context::{ClientKind, RequestContext},
     services::{Services, UpstreamError},

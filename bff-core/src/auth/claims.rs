@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use super::caller::{Identity, Role, Tier};
+use crate::caller::{Identity, Role, Tier};
 
 /// What a verified payload yields.
 #[derive(Debug, Clone, PartialEq, Eq)]

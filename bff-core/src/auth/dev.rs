@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use super::caller::{Role, Tier};
+use crate::caller::{Role, Tier};
 
 /// The claims of a development token.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,17 +24,17 @@ use std::sync::{Arc, OnceLock};
 
 use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo},
-    parser::types::{ExecutableDocument, OperationDefinition, OperationType, SelectionSet},
+    parser::types::{ExecutableDocument, OperationDefinition, SelectionSet},
     registry::{MetaType, Registry},
     Context, InputType, ObjectType, PathSegment, SchemaBuilder, ServerError, ServerResult,
     SubscriptionType, TypeDirective, Value,
 };
 
-use super::caller::{Caller, Identity, Role};
 use crate::{
+    caller::{Caller, Identity, Role},
     context::RequestContext,
-    cost::{actual::fields_of, model::CostModel},
     errors::ErrorCode,
+    graphql::{fields_of, SchemaIndex},
     telemetry::names,
     FastMap,
 };
@@ -138,38 +138,28 @@ impl FieldRules {
     /// registry): the directive invocations the SDL prints are the ones the
     /// registry holds.
     pub fn from_sdl(sdl: &str) -> Result<Self, String> {
-        use async_graphql::parser::{
-            parse_schema,
-            types::{TypeKind, TypeSystemDefinition},
-        };
-        let doc = parse_schema(sdl).map_err(|e| e.to_string())?;
+        let schema = SchemaIndex::from_sdl(sdl).map_err(|e| e.to_string())?;
+        Ok(Self::from_schema(&schema))
+    }
+
+    /// The rules of the directive invocations a schema index holds (read
+    /// from the SDL, see [`FieldRules::from_sdl`]).
+    pub fn from_schema(schema: &SchemaIndex) -> Self {
         let mut rules = RulesBuilder::default();
-        for def in &doc.definitions {
-            let TypeSystemDefinition::Type(ty) = def else {
-                continue;
-            };
-            let ty = &ty.node;
-            let (fields, interfaces) = match &ty.kind {
-                TypeKind::Object(o) => (&o.fields, &o.implements),
-                TypeKind::Interface(i) => (&i.fields, &i.implements),
-                _ => continue,
-            };
-            let type_name = ty.name.node.as_str();
-            for field in fields {
-                let mut rule = FieldRule::default();
-                for directive in &field.node.directives {
-                    let d = &directive.node;
-                    rule.add(d.name.node.as_str(), |arg| {
-                        d.get_argument(arg).map(|v| &v.node)
-                    });
-                }
-                rules.field(type_name, field.node.name.node.as_str(), rule);
+        for (type_name, field_name, _, field) in schema.fields() {
+            let mut rule = FieldRule::default();
+            for directive in &field.directives {
+                let d = &directive.node;
+                rule.add(d.name.node.as_str(), |arg| {
+                    d.get_argument(arg).map(|v| &v.node)
+                });
             }
-            for interface in interfaces {
-                rules.implements(type_name, interface.node.as_str());
-            }
+            rules.field(type_name, field_name, rule);
         }
-        Ok(rules.finish())
+        for (object, interface) in schema.implements() {
+            rules.implements(object, interface);
+        }
+        rules.finish()
     }
 
     /// True when `identity` passes the rule of every field the operation
@@ -180,22 +170,18 @@ impl FieldRules {
     /// field.
     pub fn allow_operation(
         &self,
-        model: &CostModel,
+        schema: &SchemaIndex,
         doc: &ExecutableDocument,
         op: &OperationDefinition,
         identity: Option<&Identity>,
     ) -> bool {
-        let root = match op.ty {
-            OperationType::Query => &model.query,
-            OperationType::Mutation => &model.mutation,
-            OperationType::Subscription => &model.subscription,
-        };
-        self.allow_set(model, doc, root, &op.selection_set.node, identity)
+        let root = schema.root(op.ty);
+        self.allow_set(schema, doc, root, &op.selection_set.node, identity)
     }
 
     fn allow_set(
         &self,
-        model: &CostModel,
+        schema: &SchemaIndex,
         doc: &ExecutableDocument,
         parent: &str,
         set: &SelectionSet,
@@ -218,9 +204,9 @@ impl FieldRules {
             }
             let children = &field.node.selection_set.node;
             children.items.is_empty()
-                || model
+                || schema
                     .field(parent, name)
-                    .is_some_and(|f| self.allow_set(model, doc, &f.ty, children, identity))
+                    .is_some_and(|f| self.allow_set(schema, doc, &f.ty, children, identity))
         })
     }
 
@@ -467,7 +453,7 @@ mod tests {
     use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 
     use super::*;
-    use crate::auth::caller::Tier;
+    use crate::caller::Tier;
 
     fn id(roles: &[Role], scopes: &[&str]) -> Identity {
         Identity {
@@ -584,11 +570,11 @@ mod tests {
             with_authorization(Schema::build(Q, EmptyMutation, EmptySubscription)).finish();
         let sdl = schema.sdl();
         let rules = FieldRules::from_sdl(&sdl).unwrap();
-        let model = CostModel::from_sdl(&sdl).unwrap();
+        let schema = SchemaIndex::from_sdl(&sdl).unwrap();
         let allow = |query: &str, identity: Option<&Identity>| {
             let doc = async_graphql::parser::parse_query(query).unwrap();
-            let (_, op) = crate::cost::estimate::selected_operation(&doc, None).unwrap();
-            rules.allow_operation(&model, &doc, op, identity)
+            let (_, op) = crate::graphql::selected_operation(&doc, None).unwrap();
+            rules.allow_operation(&schema, &doc, op, identity)
         };
         let customer = id(&[Role::Customer], &[]);
         let admin = id(&[Role::Admin], &["x:read"]);

@@ -3,9 +3,9 @@
 //! # Why it is shaped this way
 //!
 //! - [`Authenticator`] is the only code that turns a bearer token into an
-//!   [`caller::Identity`]. jsonwebtoken's defaults are not the contract's
+//!   [`Identity`](crate::caller::Identity). jsonwebtoken's defaults are not the contract's
 //!   (60 s of leeway, `nbf` unchecked, `iss`/`aud` checked only when
-//!   present), so every validation knob is set here explicitly: each key
+//!   present; docs/pitfalls.md #3), so every validation knob is set here explicitly: each key
 //!   verifies exactly one algorithm (no `none`, no HS/RS confusion), `exp` is
 //!   required, `nbf` checked, `iss`/`aud` required when configured, leeway
 //!   small and configurable. The gateway's own claims are type-checked in
@@ -24,11 +24,15 @@
 //!   client's SDL advertises is exactly what is checked. Ownership rules
 //!   depend on data and stay in resolvers, through [`require_owner_or_staff`]
 //!   so they fail with the same error shape.
+//! - Before execution the edge asks whether the caller passes the rule of
+//!   every field an operation can reach ([`FieldRules::allow_operation`]),
+//!   walking the document against the schema index of [`crate::graphql`]:
+//!   `auth` reads documents and schemas there, and never calls `cost` or
+//!   `server`.
 //! - [`dev`] mints HS256 development tokens (demo runner, tests, benches).
 //!
 //! Errors never contain the token, the secret or a claim's value.
 
-pub mod caller;
 mod claims;
 pub mod dev;
 pub mod directives;
@@ -48,6 +52,7 @@ pub use self::directives::{
 use self::jwks::{Jwks, PinnedKey};
 use crate::{
     bounded::Bound,
+    caller,
     config::{AuthConfig, ConfigError},
     errors::ErrorCode,
     telemetry::names,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{auth::caller::Tier, context::ClientKind};
+use crate::{caller::Tier, context::ClientKind};
 
 /// Limits and budgets of every client.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

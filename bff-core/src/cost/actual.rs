@@ -19,11 +19,12 @@
 
 use async_graphql::{
     indexmap::IndexMap,
-    parser::types::{ExecutableDocument, Field, OperationType, Selection, SelectionSet},
+    parser::types::{ExecutableDocument, Field, SelectionSet},
     Name, PathSegment, Positioned, Response, Value,
 };
 
 use super::model::CostModel;
+use crate::graphql::{fields_of, selected_operation};
 
 /// What the walk needs of one operation, worked out once per document and
 /// operation (the guard keeps it with the parsed document): at each level,
@@ -63,12 +64,8 @@ impl Plan {
         doc: &ExecutableDocument,
         operation: Option<&str>,
     ) -> Option<Plan> {
-        let (_, op) = crate::cost::estimate::selected_operation(doc, operation)?;
-        let root = match op.ty {
-            OperationType::Query => model.query.as_str(),
-            OperationType::Mutation => model.mutation.as_str(),
-            OperationType::Subscription => model.subscription.as_str(),
-        };
+        let (_, op) = selected_operation(doc, operation)?;
+        let root = model.schema().root(op.ty);
         let root = Level::build(model, doc, root, &[&op.selection_set.node])?;
         Some(Plan { root })
     }
@@ -122,8 +119,8 @@ impl Level {
                 .map(|f| &f.node.selection_set.node)
                 .filter(|set| !set.items.is_empty())
                 .collect();
-            let below = if !children.is_empty() && model.has_weights_below(&cost.ty) {
-                Some(Level::build(model, doc, &cost.ty, &children)?)
+            let below = if !children.is_empty() && model.has_weights_below(cost.ty) {
+                Some(Level::build(model, doc, cost.ty, &children)?)
                     .filter(|level| !level.fields.is_empty())
             } else {
                 None
@@ -140,36 +137,6 @@ impl Level {
         }
         Some(level)
     }
-}
-
-/// The fields `set` selects on `parent`, fragments flattened; `None` when a
-/// fragment is on another type (only the runtime type could tell).
-pub fn fields_of<'a>(
-    doc: &'a ExecutableDocument,
-    parent: &str,
-    set: &'a SelectionSet,
-    out: &mut Vec<&'a Positioned<Field>>,
-) -> Option<()> {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(field) => out.push(field),
-            Selection::InlineFragment(fragment) => {
-                let on = fragment.node.type_condition.as_ref();
-                if on.is_some_and(|c| c.node.on.node.as_str() != parent) {
-                    return None;
-                }
-                fields_of(doc, parent, &fragment.node.selection_set.node, out)?;
-            }
-            Selection::FragmentSpread(spread) => {
-                let fragment = doc.fragments.get(&spread.node.fragment_name.node)?;
-                if fragment.node.type_condition.node.on.node.as_str() != parent {
-                    return None;
-                }
-                fields_of(doc, parent, &fragment.node.selection_set.node, out)?;
-            }
-        }
-    }
-    Some(())
 }
 
 fn key_of(field: &Positioned<Field>) -> &str {

@@ -26,7 +26,7 @@
 //!   (`@cost`/`@listSize`, see `docs/contract.md`, "Cost and budgets") and the
 //!   number of `nodes` its response can hold (each field once, times the
 //!   sizes of the lists above it, as GitHub's API counts its node limit;
-//!   introspection lists count by the size of this schema).
+//!   introspection lists count by the size of this schema: `introspection.rs`).
 //!
 //! Cost: a field costs its `@cost` weight plus its sub-selection's cost,
 //! times the list size when the field is a priced list (slicing argument
@@ -45,14 +45,15 @@
 use std::collections::{HashMap, HashSet};
 
 use async_graphql::{
-    parser::types::{
-        Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition,
-        OperationType, Selection, SelectionSet,
-    },
+    parser::types::{Directive, ExecutableDocument, Field, Selection, SelectionSet},
     Name, Positioned, Value, Variables,
 };
 
-use super::model::{CostModel, FieldCost, IntrospectionSizes};
+use super::{
+    introspection::{self, IntrospectionWalk},
+    model::{CostModel, FieldCost},
+};
+use crate::graphql::selected_operation;
 
 /// Deepest nesting (fields and fragment spreads) the walk follows.
 pub const MAX_NESTING: u32 = 256;
@@ -133,7 +134,7 @@ pub fn shape(doc: &ExecutableDocument, model: &CostModel) -> Measures {
     }
     for (_, op) in doc.operations.iter() {
         let op = &op.node;
-        let s = walker.selection_set(&op.selection_set.node, model.root(op.ty), 0);
+        let s = walker.selection_set(&op.selection_set.node, model.schema().root(op.ty), 0);
         let op_nodes = directive_nodes(&op.directives)
             + op.variable_definitions
                 .iter()
@@ -170,27 +171,6 @@ pub fn shape(doc: &ExecutableDocument, model: &CostModel) -> Measures {
     out
 }
 
-/// The operation `wanted` selects, as the engine picks it, with its name
-/// (`None` when it cannot tell which: the engine then refuses the request
-/// itself).
-pub fn selected_operation<'a>(
-    doc: &'a ExecutableDocument,
-    wanted: Option<&str>,
-) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
-    match (&doc.operations, wanted) {
-        // A lone anonymous operation: it has no name of its own.
-        (DocumentOperations::Single(op), _) => Some((None, &op.node)),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .get_key_value(name)
-            .map(|(n, op)| (Some(n.as_str()), &op.node)),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
-            .iter()
-            .next()
-            .map(|(n, op)| (Some(n.as_str()), &op.node)),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
-
 /// Static cost and response nodes of the operation that runs (zero when
 /// none can be told: nothing executes then).
 pub fn price(
@@ -213,7 +193,7 @@ pub fn price(
         defaults,
     };
     let mut walker = Walker::new(doc, model, Some(pricing));
-    let s = walker.selection_set(&op.selection_set.node, model.root(op.ty), 0);
+    let s = walker.selection_set(&op.selection_set.node, model.schema().root(op.ty), 0);
     (s.cost, s.nodes)
 }
 
@@ -228,16 +208,6 @@ pub fn measure(
     let mut m = shape(doc, model);
     (m.cost, m.nodes) = price(doc, operation_name, variables, model);
     m
-}
-
-impl CostModel {
-    fn root(&self, ty: OperationType) -> &str {
-        match ty {
-            OperationType::Query => &self.query,
-            OperationType::Mutation => &self.mutation,
-            OperationType::Subscription => &self.subscription,
-        }
-    }
 }
 
 /// Values the price of a list depends on.
@@ -262,7 +232,7 @@ struct FieldKind<'m> {
     /// Its named type (`""` when unknown).
     ty: &'m str,
     /// Its price, for fields of the client's own types.
-    price: Option<&'m FieldCost>,
+    price: Option<FieldCost<'m>>,
     /// Adds a level of depth (all but `ofType`).
     deepens: bool,
     /// Counts in `introspection_depth`.
@@ -302,11 +272,8 @@ impl<'a> Walker<'a> {
                         // Priced against the schema it describes (each
                         // appearance once: the memo of a fragment holding
                         // it keeps the count).
-                        let mut walk = IntrospectionWalk {
-                            doc: self.doc,
-                            sizes: &self.model.introspection,
-                            steps_left: INTROSPECTION_STEPS,
-                        };
+                        let mut walk =
+                            IntrospectionWalk::new(self.doc, self.model.schema().introspection());
                         out.add(Summary {
                             nodes: walk.field(parent, field, 1, 1),
                             fields: 1,
@@ -315,7 +282,7 @@ impl<'a> Walker<'a> {
                         continue;
                     }
                     let child = self.selection_set(&field.selection_set.node, kind.ty, nesting + 1);
-                    let multiplier = match (&self.pricing, kind.price) {
+                    let multiplier = match (&self.pricing, &kind.price) {
                         (Some(p), Some(price)) => p.list_size(price, field),
                         _ => 1,
                     };
@@ -413,7 +380,7 @@ impl<'a> Walker<'a> {
 impl Pricing<'_> {
     /// How many times a field's sub-selection is priced.
     fn list_size(&self, price: &FieldCost, field: &Field) -> u64 {
-        let Some(list) = &price.list else {
+        let Some(list) = price.list else {
             return 1;
         };
         for arg in &list.slicing_arguments {
@@ -457,7 +424,7 @@ fn field_kind<'m>(model: &'m CostModel, parent: &str, name: &str) -> FieldKind<'
         nests_introspection: false,
     };
     if parent.starts_with("__") || name.starts_with("__") {
-        let (ty, _) = introspection_child(parent, name);
+        let (ty, _) = introspection::child(parent, name);
         return FieldKind {
             deepens: !(parent == "__Type" && name == "ofType"),
             nests_introspection: parent == "__Type"
@@ -470,136 +437,11 @@ fn field_kind<'m>(model: &'m CostModel, parent: &str, name: &str) -> FieldKind<'
     }
     match model.field(parent, name) {
         Some(price) => FieldKind {
-            ty: price.ty.as_str(),
+            ty: price.ty,
             price: Some(price),
             ..plain("")
         },
         None => plain(""),
-    }
-}
-
-/// How an introspection list yields its items.
-#[derive(Debug, Clone, Copy)]
-enum Yield {
-    /// One item per parent item (`type`, `ofType`, `queryType`…).
-    One,
-    /// At most the longest list of its kind per parent item, and at most
-    /// all of its kind for every appearance of one parent element (`fields`
-    /// of a type: that type's own).
-    Owned,
-    /// At most `max` items per parent item (the fixed number given, or the
-    /// schema's), any element any number of times.
-    Shared(Option<u64>),
-    /// A leaf (no sub-selection).
-    Leaf,
-}
-
-/// The introspection type `parent.name` returns and how it yields.
-fn introspection_child(parent: &str, name: &str) -> (&'static str, Yield) {
-    match (parent, name) {
-        (_, "__schema") => ("__Schema", Yield::One),
-        (_, "__type") => ("__Type", Yield::One),
-        ("__Schema", "types") => ("__Type", Yield::Owned),
-        ("__Schema", "directives") => ("__Directive", Yield::Owned),
-        ("__Schema", "queryType" | "mutationType" | "subscriptionType") => ("__Type", Yield::One),
-        ("__Type", "fields") => ("__Field", Yield::Owned),
-        ("__Type", "inputFields") => ("__InputValue", Yield::Owned),
-        ("__Type", "enumValues") => ("__EnumValue", Yield::Owned),
-        ("__Type", "interfaces" | "possibleTypes") => ("__Type", Yield::Shared(None)),
-        ("__Type", "ofType") | ("__Field" | "__InputValue", "type") => ("__Type", Yield::One),
-        ("__Field" | "__Directive", "args") => ("__InputValue", Yield::Owned),
-        ("__Directive", "locations") => ("", Yield::Shared(Some(19))),
-        _ => ("", Yield::Leaf),
-    }
-}
-
-/// Counts what an introspection field resolves against this schema, by
-/// walking its selection (fragments expanded at every spread, so the walk
-/// has a budget of steps) with two numbers per position: `n`, how many
-/// items sit there, and `k`, how many times one schema element can repeat
-/// among them. A type's fields are at most `max_fields` per type, and at
-/// most `total_fields` for each time the whole set of types is listed:
-/// `types { fields { args } }` is every argument of the schema once, not
-/// types × fields × arguments.
-struct IntrospectionWalk<'a> {
-    doc: &'a ExecutableDocument,
-    sizes: &'a IntrospectionSizes,
-    steps_left: u64,
-}
-
-/// Most steps one introspection count takes; past it, the count is
-/// "too many" (the selections limit is far lower for any client).
-const INTROSPECTION_STEPS: u64 = 100_000;
-
-impl IntrospectionWalk<'_> {
-    fn field(&mut self, parent: &str, field: &Field, n: u64, k: u64) -> u64 {
-        let name = field.name.node.as_str();
-        let (ty, how) = introspection_child(parent, name);
-        let sizes = self.sizes;
-        let sized = match (ty, name) {
-            ("__Type", "types") => (sizes.types, sizes.types),
-            ("__Directive", _) => (sizes.directives, sizes.directives),
-            ("__Field", _) => (sizes.max_fields, sizes.total_fields),
-            ("__InputValue", "inputFields") => (sizes.max_input_fields, sizes.total_input_fields),
-            ("__InputValue", _) => (sizes.max_args, sizes.total_args),
-            ("__EnumValue", _) => (sizes.max_enum_values, sizes.total_enum_values),
-            _ => (sizes.max_related_types, sizes.total_related_types),
-        };
-        let (items, repeats) = match how {
-            Yield::One => (n, n),
-            Yield::Owned => {
-                let items = n.saturating_mul(sized.0).min(k.saturating_mul(sized.1));
-                (items, k)
-            }
-            Yield::Shared(fixed) => {
-                let max = fixed.unwrap_or(sized.0);
-                let items = n.saturating_mul(max);
-                (items, items)
-            }
-            Yield::Leaf => return n,
-        };
-        // Each item of a list resolves as a node of its own.
-        let listed = if matches!(how, Yield::One) { 0 } else { items };
-        let below = if field.selection_set.node.items.is_empty() {
-            0
-        } else {
-            self.set(&field.selection_set.node, ty, items, repeats)
-        };
-        n.saturating_add(listed).saturating_add(below)
-    }
-
-    fn set(&mut self, set: &SelectionSet, parent: &str, n: u64, k: u64) -> u64 {
-        let mut nodes = 0u64;
-        for item in &set.items {
-            if self.steps_left == 0 {
-                return u64::MAX;
-            }
-            self.steps_left -= 1;
-            let more = match &item.node {
-                Selection::Field(f) => self.field(parent, &f.node, n, k),
-                Selection::InlineFragment(inline) => {
-                    let inline = &inline.node;
-                    let ty = inline
-                        .type_condition
-                        .as_ref()
-                        .map_or(parent, |c| c.node.on.node.as_str());
-                    self.set(&inline.selection_set.node, ty, n, k)
-                }
-                Selection::FragmentSpread(spread) => {
-                    match self.doc.fragments.get(&spread.node.fragment_name.node) {
-                        Some(def) => self.set(
-                            &def.node.selection_set.node,
-                            def.node.type_condition.node.on.node.as_str(),
-                            n,
-                            k,
-                        ),
-                        None => 0,
-                    }
-                }
-            };
-            nodes = nodes.saturating_add(more);
-        }
-        nodes
     }
 }
 

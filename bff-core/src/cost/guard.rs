@@ -26,8 +26,12 @@
 //! `extensions.limit` and `extensions.measured`; the edge answers 400 with
 //! the measured cost in `extensions.cost.requested`, and nothing executes.
 //! A circular fragment is a `GRAPHQL_VALIDATION_FAILED`.
+//!
+//! A document that passed is kept as a [`Prepared`] operation (the parse,
+//! its shape, later its actual-cost plan and the edge's auth verdicts), so
+//! the same text again skips steps 1 to 3.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use async_graphql::{parser::types::ExecutableDocument, ErrorExtensionValues, ServerError};
 
@@ -38,12 +42,16 @@ use super::{
     model::CostModel,
 };
 use crate::{
-    auth::caller::{Identity, Role},
     config::{ClientLimits, ConfigError},
     context::ClientKind,
     errors::ErrorCode,
+    graphql::SchemaIndex,
     telemetry::names,
 };
+
+/// A document the guard accepted, as its document cache keeps it: measured
+/// with its shape, planned with the actual-cost plan of its operation.
+pub type Prepared = crate::graphql::Prepared<Measures, Plan>;
 
 /// Deepest bracket nesting of the raw text the parser is given: its own
 /// recursion limit (64) applies only after pest has recursed through the
@@ -56,11 +64,11 @@ pub struct Guard {
     client: ClientKind,
     limits: ClientLimits,
     model: Arc<CostModel>,
-    /// Parsed documents that passed every limit, by exact text: a repeated
-    /// operation (every real client repeats a handful) skips the raw-text
-    /// scan, the parse and the shape walk. A refused document is never
-    /// kept. Bounded; TinyLFU admission keeps the hot ones under churn.
-    documents: moka::sync::Cache<Arc<str>, Arc<Parsed>>,
+    /// Prepared documents that passed every limit, by exact text: a
+    /// repeated operation (every real client repeats a handful) skips the
+    /// raw-text scan, the parse and the shape walk. A refused document is
+    /// never kept. Bounded; TinyLFU admission keeps the hot ones under churn.
+    documents: moka::sync::Cache<Arc<str>, Arc<Prepared>>,
     /// Requests (document, operation name and variables, as a keyed 128-bit
     /// hash) that passed async-graphql's full validation, with what the
     /// guard measured of them: the same request again needs only the fast
@@ -78,118 +86,6 @@ const DOCUMENT_CACHE_ENTRIES: u64 = 2_000;
 /// Longest document worth caching (longer ones are rare and parse anyway).
 const DOCUMENT_CACHE_MAX_BYTES: usize = 32 * 1024;
 
-/// A parsed document, as the document cache keeps it.
-#[derive(Debug)]
-pub struct Parsed {
-    pub document: Arc<ExecutableDocument>,
-    /// Its shape (every operation and fragment; no variables needed).
-    shape: Measures,
-    /// The actual-cost plan of the first operation name it was asked for
-    /// (a document almost always holds one operation).
-    plan: OnceLock<(Option<String>, Option<Arc<Plan>>)>,
-    /// Whether callers with these claims may run the operation without
-    /// per-field auth checks, as the edge decided it (see
-    /// [`Parsed::authorized`]): the first verdict, read without a lock (a
-    /// document is mostly run by callers of one role set), then the others.
-    first_verdict: OnceLock<AuthorizedFor>,
-    other_verdicts: Mutex<Vec<AuthorizedFor>>,
-}
-
-/// One remembered auth verdict: the operation and the claims it depends on
-/// (anonymous, or roles and scopes; `sub` and `tier` do not count).
-#[derive(Debug)]
-struct AuthorizedFor {
-    operation: Option<String>,
-    claims: Option<(Vec<Role>, Vec<String>)>,
-    allowed: bool,
-}
-
-impl AuthorizedFor {
-    fn matches(&self, operation: Option<&str>, identity: Option<&Identity>) -> bool {
-        self.operation.as_deref() == operation
-            && match (&self.claims, identity) {
-                (None, None) => true,
-                (Some((roles, scopes)), Some(id)) => *roles == id.roles && *scopes == id.scopes,
-                _ => false,
-            }
-    }
-}
-
-/// Most auth verdicts one document remembers besides the first: callers
-/// come in a handful of role and scope sets; past this many the verdict is
-/// worked out each time.
-const AUTHORIZED_VERDICTS: usize = 16;
-
-impl Parsed {
-    fn new(document: ExecutableDocument, model: &CostModel) -> Self {
-        Parsed {
-            shape: estimate::shape(&document, model),
-            document: Arc::new(document),
-            plan: OnceLock::new(),
-            first_verdict: OnceLock::new(),
-            other_verdicts: Mutex::default(),
-        }
-    }
-
-    /// `decide()` (whether `identity` may run `operation` of this document
-    /// without per-field checks), remembered per operation and claims: the
-    /// verdict is a function of the document, the client's rules and the
-    /// caller's roles and scopes, and walking the document for it was 3 %
-    /// of a dashboard request's instructions in callgrind.
-    pub fn authorized(
-        &self,
-        operation: Option<&str>,
-        identity: Option<&Identity>,
-        decide: impl FnOnce() -> bool,
-    ) -> bool {
-        if let Some(first) = self
-            .first_verdict
-            .get()
-            .filter(|v| v.matches(operation, identity))
-        {
-            return first.allowed;
-        }
-        let lock = || {
-            self.other_verdicts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-        };
-        if let Some(known) = lock().iter().find(|v| v.matches(operation, identity)) {
-            return known.allowed;
-        }
-        let allowed = decide();
-        let verdict = || AuthorizedFor {
-            operation: operation.map(str::to_string),
-            claims: identity.map(|id| (id.roles.clone(), id.scopes.clone())),
-            allowed,
-        };
-        if self.first_verdict.get().is_none() && self.first_verdict.set(verdict()).is_ok() {
-            return allowed;
-        }
-        let mut verdicts = lock();
-        if verdicts.len() < AUTHORIZED_VERDICTS
-            && !verdicts.iter().any(|v| v.matches(operation, identity))
-        {
-            verdicts.push(verdict());
-        }
-        allowed
-    }
-
-    /// The actual-cost plan of `operation` (`None`: costs cannot be
-    /// attributed, see [`Plan::build`]); built once per document.
-    pub fn plan(&self, model: &CostModel, operation: Option<&str>) -> Option<Arc<Plan>> {
-        let build = || Plan::build(model, &self.document, operation).map(Arc::new);
-        let (name, plan) = self
-            .plan
-            .get_or_init(|| (operation.map(str::to_string), build()));
-        if name.as_deref() == operation {
-            plan.clone()
-        } else {
-            build()
-        }
-    }
-}
-
 /// What the guard learnt of an accepted operation.
 #[derive(Debug, Clone)]
 pub struct Assessment {
@@ -197,20 +93,23 @@ pub struct Assessment {
     pub cost: u64,
     /// Everything measured.
     pub measures: Measures,
-    /// The parsed document and its actual-cost plan (shared with the
-    /// document cache): the edge decides the execution path and reads the
-    /// actual cost with it.
-    pub parsed: Arc<Parsed>,
+    /// The prepared document (shared with the document cache): the edge
+    /// decides the execution path and reads the actual cost with it.
+    pub prepared: Arc<Prepared>,
     /// The request's key in the validated-request memory.
     pub validation_key: u128,
     /// This exact request passed full validation before.
     pub validated_before: bool,
 }
 
-/// A request the guard refused: the errors to answer with, and the cost
-/// it measured (0 when the document was refused before it was parsed).
+/// A request the guard refused: why, the errors to answer with, and the
+/// cost it measured (0 when the document was refused before it was priced).
 #[derive(Debug)]
 pub struct Refused {
+    /// `QUERY_TOO_COMPLEX` (a limit; one error per limit exceeded),
+    /// `GRAPHQL_PARSE_FAILED` or `GRAPHQL_VALIDATION_FAILED` (a circular
+    /// fragment): every error carries this code.
+    pub code: ErrorCode,
     pub errors: Vec<ServerError>,
     pub cost: u64,
 }
@@ -258,16 +157,25 @@ impl Guard {
     /// The guard of `client`: limits from configuration, weights from the
     /// client's SDL.
     pub fn new(client: ClientKind, sdl: &str, limits: &ClientLimits) -> Result<Guard, ConfigError> {
-        let model = CostModel::from_sdl(sdl)
+        let schema = SchemaIndex::from_sdl(sdl)
             .map_err(|e| ConfigError::Invalid(format!("{} schema: {e}", client.as_str())))?;
-        Ok(Guard {
+        Ok(Self::with_schema(client, Arc::new(schema), limits))
+    }
+
+    /// The guard of `client` on its schema index, already read.
+    pub fn with_schema(
+        client: ClientKind,
+        schema: Arc<SchemaIndex>,
+        limits: &ClientLimits,
+    ) -> Guard {
+        Guard {
             client,
             limits: limits.clone(),
-            model: Arc::new(model),
+            model: Arc::new(CostModel::new(schema)),
             documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
             validated: moka::sync::Cache::new(VALIDATED_CACHE_ENTRIES),
             validated_seeds: (rand::random(), rand::random()),
-        })
+        }
     }
 
     /// Remembers that the request with this key passed full validation,
@@ -295,6 +203,15 @@ impl Guard {
         &self.model
     }
 
+    /// The actual-cost plan of `operation` of a prepared document (`None`:
+    /// costs cannot be attributed, see [`Plan::build`]); built once per
+    /// document.
+    pub fn plan(&self, prepared: &Prepared, operation: Option<&str>) -> Option<Arc<Plan>> {
+        prepared.per_operation(operation, || {
+            Plan::build(&self.model, prepared.document(), operation)
+        })
+    }
+
     /// This guard's limits.
     pub fn limits(&self) -> &ClientLimits {
         &self.limits
@@ -302,24 +219,31 @@ impl Guard {
 
     /// Checks one request; parses it (once) on the way.
     pub fn check(&self, request: &mut async_graphql::Request) -> Result<Assessment, Refused> {
-        let refused = |errors| Refused { errors, cost: 0 };
+        let refused = |code, errors| Refused {
+            code,
+            errors,
+            cost: 0,
+        };
         let cached = self.documents.get(request.query.as_str());
         let was_cached = cached.is_some();
-        let parsed = match cached {
+        let prepared = match cached {
             // Passed every check when it was first parsed: same text.
-            Some(parsed) => {
-                request.set_parsed_query(ExecutableDocument::clone(&parsed.document));
-                parsed
+            Some(prepared) => {
+                request.set_parsed_query(ExecutableDocument::clone(prepared.document()));
+                prepared
             }
             None => {
                 let raw = self.check_raw(&request.query);
                 if !raw.is_empty() {
-                    return Err(refused(self.refuse(&raw)));
+                    return Err(refused(ErrorCode::QueryTooComplex, self.refuse(&raw)));
                 }
+                let code = ErrorCode::GraphqlParseFailed;
                 let document = request
                     .parsed_query()
-                    .map_err(|e| refused(vec![with_code(e, ErrorCode::GraphqlParseFailed)]))?;
-                Arc::new(Parsed::new(document.clone(), &self.model))
+                    .map_err(|e| refused(code, vec![with_code(e, code)]))?;
+                Arc::new(Prepared::new(document.clone(), |document| {
+                    estimate::shape(document, &self.model)
+                }))
             }
         };
         let validation_key = self.validation_key(request);
@@ -330,9 +254,9 @@ impl Guard {
         let measures = match known {
             Some(measures) => measures,
             None => {
-                let mut measures = parsed.shape.clone();
+                let mut measures = prepared.measures().clone();
                 (measures.cost, measures.nodes) = estimate::price(
-                    &parsed.document,
+                    prepared.document(),
                     request.operation_name.as_deref(),
                     &request.variables,
                     &self.model,
@@ -343,28 +267,27 @@ impl Guard {
         if let Some(name) = &measures.circular_fragment {
             self.count("circular_fragment");
             let err = ServerError::new(format!("fragment `{name}` spreads itself"), None);
-            return Err(refused(vec![with_code(
-                err,
-                ErrorCode::GraphqlValidationFailed,
-            )]));
+            let code = ErrorCode::GraphqlValidationFailed;
+            return Err(refused(code, vec![with_code(err, code)]));
         }
         let violations = self.check_measures(&measures);
         if !violations.is_empty() {
             return Err(Refused {
+                code: ErrorCode::QueryTooComplex,
                 errors: self.refuse(&violations),
                 cost: measures.cost,
             });
         }
         if !was_cached && request.query.len() <= DOCUMENT_CACHE_MAX_BYTES {
             self.documents
-                .insert(Arc::from(request.query.as_str()), parsed.clone());
+                .insert(Arc::from(request.query.as_str()), prepared.clone());
         }
         metrics::histogram!(names::COST_ESTIMATED, names::LABEL_CLIENT => self.client.as_str())
             .record(measures.cost as f64);
         Ok(Assessment {
             cost: measures.cost,
             measures,
-            parsed,
+            prepared,
             validation_key,
             validated_before,
         })
@@ -459,50 +382,7 @@ fn with_code(mut err: ServerError, code: ErrorCode) -> ServerError {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::cell::Cell;
-
     use super::*;
-    use crate::auth::caller::Tier;
-
-    fn identity(sub: &str, roles: &[Role], scopes: &[&str]) -> Identity {
-        Identity {
-            sub: sub.to_string(),
-            roles: roles.to_vec(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            tier: Tier::Free,
-        }
-    }
-
-    #[test]
-    fn an_auth_verdict_is_remembered_per_operation_and_claims() {
-        let doc = async_graphql::parser::parse_query("query A { a } query B { b }").unwrap();
-        let parsed = Parsed::new(doc, &CostModel::default());
-        let decided = Cell::new(0);
-        let ask = |op: Option<&str>, who: Option<&Identity>, verdict: bool| {
-            parsed.authorized(op, who, || {
-                decided.set(decided.get() + 1);
-                verdict
-            })
-        };
-        let alice = identity("alice", &[Role::Customer], &[]);
-        let bob = identity("bob", &[Role::Customer], &[]);
-        let admin = identity("carol", &[Role::Admin], &[]);
-        let scoped = identity("dave", &[Role::Customer], &["orders:read"]);
-
-        assert!(ask(Some("A"), Some(&alice), true));
-        // Same roles and scopes, another user: the remembered verdict.
-        assert!(ask(Some("A"), Some(&bob), false));
-        assert_eq!(decided.get(), 1);
-        // Other claims, another operation, or no caller: decided afresh.
-        assert!(!ask(Some("A"), Some(&admin), false));
-        assert!(!ask(Some("A"), Some(&scoped), false));
-        assert!(!ask(Some("B"), Some(&alice), false));
-        assert!(!ask(Some("A"), None, false));
-        assert_eq!(decided.get(), 5);
-        assert!(!ask(Some("A"), None, true), "anonymous was remembered");
-        assert!(!ask(Some("A"), Some(&admin), true));
-        assert_eq!(decided.get(), 5);
-    }
 
     #[test]
     fn only_documents_that_pass_every_limit_are_kept() {
@@ -528,33 +408,5 @@ mod tests {
         assert!(guard
             .check(&mut async_graphql::Request::new("{ a { b { b } } }"))
             .is_err());
-    }
-
-    #[test]
-    fn past_the_bound_verdicts_are_decided_each_time() {
-        let parsed = Parsed::new(
-            async_graphql::parser::parse_query("{ a }").unwrap(),
-            &CostModel::default(),
-        );
-        let decided = Cell::new(0);
-        let scopes: Vec<String> = (0..AUTHORIZED_VERDICTS + 4)
-            .map(|i| format!("s{i}"))
-            .collect();
-        for _ in 0..2 {
-            for scope in &scopes {
-                let who = identity("u", &[Role::Customer], &[scope.as_str()]);
-                parsed.authorized(None, Some(&who), || {
-                    decided.set(decided.get() + 1);
-                    true
-                });
-            }
-        }
-        assert!(parsed.first_verdict.get().is_some());
-        assert_eq!(
-            parsed.other_verdicts.lock().unwrap().len(),
-            AUTHORIZED_VERDICTS
-        );
-        // 1 + 16 remembered; the other 3 decided again on the second pass.
-        assert_eq!(decided.get(), scopes.len() + 3);
     }
 }

@@ -11,12 +11,17 @@
 //! # Layout
 //!
 //! - [`directives`]: `@cost` and `@listSize`, declared once for every client's SDL.
-//! - [`model`]: the weights, read back from a client's SDL at startup.
+//! - [`model`]: the weights, read back from a client's schema index at startup.
 //! - [`lexer`]: token count on the raw text, before parsing.
 //! - [`estimate`]: memoised walks of the whole document (sizes) and of the
 //!   operation that runs (static cost, response nodes); fragment bombs stay linear.
-//! - [`guard`]: the limits, all violations reported together.
+//! - `introspection`: introspection priced by the sizes of the schema it describes.
+//! - [`guard`]: the limits, all violations reported together; the cache of
+//!   [`Prepared`] documents.
 //! - [`actual`]: the actual cost, read off the response.
+//!
+//! The documents, operations and schema walked here are
+//! [`crate::graphql`]'s; this module never calls `auth` or `server`.
 //! - [`budget`]: GCRA buckets with refund; in memory or in Redis (one Lua script).
 //! - [`flood`]: the per-IP request limiter.
 //! - [`rate_limit_query`]: the `rateLimit` root field.
@@ -27,6 +32,7 @@ pub mod directives;
 pub mod estimate;
 pub mod flood;
 pub mod guard;
+mod introspection;
 pub mod lexer;
 pub mod model;
 pub mod rate_limit_query;
@@ -37,7 +43,7 @@ mod engine_bound_tests;
 pub use self::{
     budget::{BudgetStatus, Budgets},
     flood::FloodLimiter,
-    guard::{Assessment, Guard, Refused, Violation},
+    guard::{Assessment, Guard, Prepared, Refused, Violation},
     model::CostModel,
     rate_limit_query::{RateLimit, RateLimitQuery},
 };

@@ -20,7 +20,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
 };
 
-use super::graphql_http::{error_body, request_id};
+use super::{response::error_body, trace::request_id};
 use crate::{config::ServerConfig, errors::ErrorCode};
 
 /// Identity headers only the gateway may set (from a verified token).

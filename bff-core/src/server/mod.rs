@@ -7,8 +7,20 @@
 //! the timeouts and caps axum's own `serve` lacks. [`serve_ops`] runs the
 //! process's one operations listener when `server.ops_addr` is set.
 //!
-//! - `graphql_http`: GraphQL over HTTP, our own handler (async-graphql-axum's
-//!   extractor reads bodies without a cap and executes CSRF-able requests).
+//! A GraphQL request goes handler → decode → pipeline:
+//!
+//! - `graphql_http`: GraphQL over HTTP, our own handlers (async-graphql-axum's
+//!   extractor reads bodies without a cap and executes CSRF-able requests),
+//!   and `Accept` negotiation.
+//! - `decode`: the HTTP half: caller address, flood limit, content type,
+//!   cross-site GET, body caps, the JSON shape of a request or a batch.
+//! - `pipeline`: the named stages every decoded request takes:
+//!   authenticate → prepare → admit → execute → settle → respond.
+//! - `refusal`: [`Refusal`], one variant per way a request is refused
+//!   before execution, each with its code, status, headers and body.
+//! - `response`: the wire form of an answer (`extensions.cost`, rate-limit
+//!   headers, `Cache-Control`), serialized once.
+//! - `trace`: `X-Request-Id` and the W3C trace context.
 //! - `body`: reading a body within a size cap, a deadline and a minimum rate.
 //! - `graphiql`: the playground page.
 //! - `health`: `/healthz`, `/readyz`, `/metrics` and the operations router.
@@ -21,30 +33,42 @@
 
 mod body;
 pub mod connections;
+mod decode;
 mod graphiql;
 mod graphql_http;
 mod health;
 mod layers;
 pub mod nulls;
 pub mod persisted;
+mod pipeline;
+mod refusal;
+mod response;
 mod serve;
 mod shed;
+mod trace;
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use async_graphql::{
-    parser::types::{OperationDefinition, OperationType},
-    ObjectType, Schema, SchemaBuilder, SubscriptionType, ValidationMode,
+    parser::types::OperationDefinition, ObjectType, Schema, SchemaBuilder, SubscriptionType,
+    ValidationMode,
 };
 use axum::{routing::get, Router};
 
 pub use self::{
-    graphql_http::{error_body, Media},
+    graphql_http::Media,
     health::ops_router,
+    refusal::Refusal,
+    response::error_body,
     serve::{serve, Listener, ServeHandle},
 };
 use crate::{
-    auth::FieldRules, config::ConfigError, context::ClientKind, cost::Guard, runtime::Runtime,
+    auth::FieldRules,
+    config::ConfigError,
+    context::ClientKind,
+    cost::Guard,
+    graphql::{SchemaError, SchemaIndex},
+    runtime::Runtime,
 };
 
 /// A boxed executor: the edge does not need to know the schema's types.
@@ -105,8 +129,9 @@ pub struct ClientSchema {
     /// The client's committed operations `(name, exact text)`: its safelist
     /// when `persisted_queries = "safelist"`.
     pub operations: &'static [(&'static str, &'static str)],
-    /// Nullability of each root field, by (is mutation, field name).
-    pub root_nullability: Arc<HashMap<(bool, String), bool>>,
+    /// The schema's index, read from `sdl` (the error when it does not
+    /// parse, which [`ClientApp::new`] reports).
+    pub index: Result<Arc<SchemaIndex>, SchemaError>,
 }
 
 impl std::fmt::Debug for ClientSchema {
@@ -126,14 +151,14 @@ impl ClientSchema {
         S: SubscriptionType + 'static,
     {
         let sdl = schema.sdl();
-        let root_nullability = Arc::new(root_nullability(&sdl));
+        let index = SchemaIndex::from_sdl(&sdl).map(Arc::new);
         Self {
             kind,
             sdl,
             execute: executor(schema),
             fast: None,
             operations: &[],
-            root_nullability,
+            index,
         }
     }
 
@@ -149,8 +174,8 @@ impl ClientSchema {
     {
         use crate::auth::with_authorization;
         let mut this = Self::new(kind, with_authorization(make()).finish());
-        let rules = match FieldRules::from_sdl(&this.sdl) {
-            Ok(rules) => rules,
+        let rules = match &this.index {
+            Ok(index) => FieldRules::from_schema(index),
             // Unreachable for an SDL async-graphql printed; without the
             // rules nothing can be vouched for, so keep the checked path.
             Err(_) => return this,
@@ -186,7 +211,8 @@ impl ClientSchema {
     /// the root count as not nullable (unknown).
     pub fn root_fields(&self, op: &OperationDefinition) -> nulls::RootFields {
         use async_graphql::parser::types::Selection;
-        let is_mutation = op.ty == OperationType::Mutation;
+        let index = self.index.as_deref().ok();
+        let root = index.map(|index| index.root(op.ty));
         op.selection_set
             .node
             .items
@@ -194,11 +220,10 @@ impl ClientSchema {
             .map(|item| match &item.node {
                 Selection::Field(f) => {
                     let key = f.node.response_key().node.to_string();
-                    let nullable = self
-                        .root_nullability
-                        .get(&(is_mutation, f.node.name.node.to_string()))
-                        .copied()
-                        .unwrap_or(false);
+                    let nullable = index
+                        .zip(root)
+                        .and_then(|(index, root)| index.field(root, &f.node.name.node))
+                        .is_some_and(|field| field.nullable);
                     (key, nullable)
                 }
                 _ => (String::new(), false),
@@ -211,36 +236,6 @@ impl ClientSchema {
         self.operations = operations;
         self
     }
-}
-
-pub use crate::cost::estimate::selected_operation;
-
-/// `(is mutation, root field) → nullable`, read from the client's SDL.
-fn root_nullability(sdl: &str) -> HashMap<(bool, String), bool> {
-    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
-    let mut out = HashMap::new();
-    let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
-        return out;
-    };
-    for def in &doc.definitions {
-        let TypeSystemDefinition::Type(ty) = def else {
-            continue;
-        };
-        let is_mutation = match ty.node.name.node.as_str() {
-            "Query" => false,
-            "Mutation" => true,
-            _ => continue,
-        };
-        if let TypeKind::Object(obj) = &ty.node.kind {
-            for field in &obj.fields {
-                out.insert(
-                    (is_mutation, field.node.name.node.to_string()),
-                    field.node.ty.node.nullable,
-                );
-            }
-        }
-    }
-    out
 }
 
 /// A client ready to serve: schema, guard and the shared runtime.
@@ -265,8 +260,12 @@ impl std::fmt::Debug for ClientApp {
 impl ClientApp {
     /// Builds the guard for this client's schema and limits.
     pub fn new(schema: ClientSchema, runtime: Arc<Runtime>) -> Result<Arc<Self>, ConfigError> {
-        let limits = runtime.config.cost.limits.get(schema.kind).clone();
-        let guard = Guard::new(schema.kind, &schema.sdl, &limits)?;
+        let limits = runtime.config.cost.limits.get(schema.kind);
+        let index = schema
+            .index
+            .clone()
+            .map_err(|e| ConfigError::Invalid(format!("{} schema: {e}", schema.kind.as_str())))?;
+        let guard = Guard::with_schema(schema.kind, index, limits);
         let client = runtime.config.clients.get(schema.kind);
         let persisted = persisted::PersistedQueries::new(
             client.persisted_queries,

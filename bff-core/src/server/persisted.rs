@@ -40,38 +40,34 @@ use sha2::{Digest, Sha256};
 use crate::{bounded::Bound, config::PersistedQueriesMode, errors::ErrorCode};
 
 /// `extensions.code` of an unknown hash (Apollo's spelling).
-pub const NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+pub const NOT_FOUND: ErrorCode = ErrorCode::PersistedQueryNotFound;
 /// `extensions.code` of an operation outside the safelist (Apollo Router's spelling).
-pub const NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
+pub const NOT_IN_LIST: ErrorCode = ErrorCode::PersistedQueryNotInList;
 /// `extensions.code` of a hash sent to a client that does not persist.
-pub const NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
+pub const NOT_SUPPORTED: ErrorCode = ErrorCode::PersistedQueryNotSupported;
 
 /// Why a persisted-operation request cannot run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersistedError {
-    /// The HTTP status of the refusal.
+    /// The HTTP status of the refusal (the code's).
     pub status: StatusCode,
     /// `extensions.code`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// The error message (fixed by the protocol for `PersistedQueryNotFound`).
     pub message: String,
 }
 
 impl PersistedError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.http_status(),
             code,
             message: message.into(),
         }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadRequest.as_str(),
-            message,
-        )
+        Self::new(ErrorCode::BadRequest, message)
     }
 }
 
@@ -179,7 +175,6 @@ impl PersistedQueries {
                 register: None,
             }),
             (PersistedQueriesMode::Off, Some(_), None) => Err(PersistedError::new(
-                StatusCode::BAD_REQUEST,
                 NOT_SUPPORTED,
                 "PersistedQueryNotSupported",
             )),
@@ -198,11 +193,7 @@ impl PersistedQueries {
                     query: doc.to_string(),
                     register: None,
                 }),
-                None => Err(PersistedError::new(
-                    StatusCode::OK,
-                    NOT_FOUND,
-                    "PersistedQueryNotFound",
-                )),
+                None => Err(PersistedError::new(NOT_FOUND, "PersistedQueryNotFound")),
             },
             (PersistedQueriesMode::Apq, Some(hash), Some(query)) => {
                 check_hash(&hash, &query)?;
@@ -246,7 +237,6 @@ impl PersistedQueries {
 
 fn not_in_list() -> PersistedError {
     PersistedError::new(
-        StatusCode::FORBIDDEN,
         NOT_IN_LIST,
         "this client runs only the operations of its safelist",
     )

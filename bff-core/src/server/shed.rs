@@ -26,12 +26,11 @@
 
 use std::sync::Arc;
 
-use axum::{body::Body, response::Response};
-use http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::graphql_http::error_body;
-use crate::{context::ClientKind, errors::ErrorCode, telemetry::names as m};
+use super::refusal::Refusal;
+use crate::{context::ClientKind, telemetry::names as m};
 
 /// Seconds a shed client is told to wait.
 pub const RETRY_AFTER_SECS: &str = "1";
@@ -94,28 +93,15 @@ impl Shedder {
         )
         .increment(1);
         tracing::debug!(client, reason, "request shed: cap reached");
-        let body = error_body(
-            ErrorCode::Overloaded,
-            "the gateway is overloaded; retry after the delay in Retry-After",
-        );
-        let mut response = Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        headers.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(RETRY_AFTER_SECS),
-        );
-        response
+        Refusal::Overloaded.into_response()
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use http::StatusCode;
+
     use super::*;
 
     #[test]

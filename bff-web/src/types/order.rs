@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use bff_core::{
-    auth::{caller::Role, directives::has_role},
+    auth::directives::has_role,
+    caller::Role,
     errors::ErrorCode,
     money::Money,
     services::{orders::model, products, shipping},

@@ -45,7 +45,7 @@ use self::{
     redis::RedisStore,
 };
 use crate::{
-    auth::caller::{Caller, Tier},
+    caller::{Caller, Tier},
     config::{BudgetConfig, ConfigError, TierBudget},
     context::ClientKind,
     telemetry::names,

@@ -2,7 +2,7 @@
 //!
 //! Ownership (`Query.order` answers only the caller's own orders unless
 //! staff) is checked by the client schemas with
-//! [`Caller::may_see_user`](crate::auth::caller::Caller::may_see_user) on the
+//! [`Caller::may_see_user`](crate::caller::Caller::may_see_user) on the
 //! returned order's `user_id`.
 
 use std::sync::Arc;

@@ -1276,7 +1276,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        auth::caller::{Caller, Identity, Role, Tier},
+        caller::{Caller, Identity, Role, Tier},
         context::ClientKind,
     };
 

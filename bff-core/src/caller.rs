@@ -4,6 +4,11 @@
 //! nothing: anonymous). Nothing else in the gateway may construct identity
 //! from request headers: the `X-User-*` headers sent upstream are derived
 //! from this type alone.
+//!
+//! It sits at the crate root because every layer reads it (configuration
+//! keys budgets by [`Tier`], budgets charge a [`Caller`], the auth rules and
+//! their memo read an [`Identity`], resolvers check ownership) while only
+//! `auth` verifies tokens: none of them has to reach into another for it.
 
 use std::net::IpAddr;
 
