@@ -42,6 +42,7 @@ use super::{
     model::CostModel,
 };
 use crate::{
+    bounded::Bound,
     config::{ClientLimits, ConfigError},
     context::ClientKind,
     errors::ErrorCode,
@@ -67,7 +68,9 @@ pub struct Guard {
     /// Prepared documents that passed every limit, by exact text: a
     /// repeated operation (every real client repeats a handful) skips the
     /// raw-text scan, the parse and the shape walk. A refused document is
-    /// never kept. Bounded; TinyLFU admission keeps the hot ones under churn.
+    /// never kept. Bounded in entries and in bytes (a parsed document
+    /// weighs [`PARSED_BYTES_PER_TEXT_BYTE`] times its text); TinyLFU
+    /// admission keeps the hot ones under churn.
     documents: moka::sync::Cache<Arc<str>, Arc<Prepared>>,
     /// Requests (document, operation name and variables, as a keyed 128-bit
     /// hash) that passed async-graphql's full validation, with what the
@@ -83,6 +86,12 @@ const VALIDATED_CACHE_ENTRIES: u64 = 20_000;
 
 /// Most parsed documents a guard keeps.
 const DOCUMENT_CACHE_ENTRIES: u64 = 2_000;
+/// Most weighed bytes of parsed documents a guard keeps (three clients: 48 MiB).
+const DOCUMENT_CACHE_WEIGHT: u64 = 16 * 1024 * 1024;
+/// What a parsed document weighs per byte of its text: async-graphql's
+/// syntax tree (a positioned node per name, value and selection) and the
+/// prepared measures, estimated generously.
+const PARSED_BYTES_PER_TEXT_BYTE: u64 = 12;
 /// Longest document worth caching (longer ones are rare and parse anyway).
 const DOCUMENT_CACHE_MAX_BYTES: usize = 32 * 1024;
 
@@ -172,7 +181,15 @@ impl Guard {
             client,
             limits: limits.clone(),
             model: Arc::new(CostModel::new(schema)),
-            documents: moka::sync::Cache::new(DOCUMENT_CACHE_ENTRIES),
+            documents: {
+                let bound = Bound::new(DOCUMENT_CACHE_ENTRIES, DOCUMENT_CACHE_WEIGHT);
+                moka::sync::Cache::builder()
+                    .max_capacity(bound.max_bytes)
+                    .weigher(move |text: &Arc<str>, _| {
+                        bound.weight_u32(512 + PARSED_BYTES_PER_TEXT_BYTE * text.len() as u64)
+                    })
+                    .build()
+            },
             validated: moka::sync::Cache::new(VALIDATED_CACHE_ENTRIES),
             validated_seeds: (rand::random(), rand::random()),
         }
