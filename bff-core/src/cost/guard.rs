@@ -95,6 +95,16 @@ const PARSED_BYTES_PER_TEXT_BYTE: u64 = 12;
 /// Longest document worth caching (longer ones are rare and parse anyway).
 const DOCUMENT_CACHE_MAX_BYTES: usize = 32 * 1024;
 
+/// The cache of kept documents, weighed by their text.
+fn document_cache(bound: Bound) -> moka::sync::Cache<Arc<str>, Arc<Prepared>> {
+    moka::sync::Cache::builder()
+        .max_capacity(bound.max_bytes)
+        .weigher(move |text: &Arc<str>, _| {
+            bound.weight_u32(512 + PARSED_BYTES_PER_TEXT_BYTE * text.len() as u64)
+        })
+        .build()
+}
+
 /// What the guard learnt of an accepted operation.
 #[derive(Debug, Clone)]
 pub struct Assessment {
@@ -181,15 +191,7 @@ impl Guard {
             client,
             limits: limits.clone(),
             model: Arc::new(CostModel::new(schema)),
-            documents: {
-                let bound = Bound::new(DOCUMENT_CACHE_ENTRIES, DOCUMENT_CACHE_WEIGHT);
-                moka::sync::Cache::builder()
-                    .max_capacity(bound.max_bytes)
-                    .weigher(move |text: &Arc<str>, _| {
-                        bound.weight_u32(512 + PARSED_BYTES_PER_TEXT_BYTE * text.len() as u64)
-                    })
-                    .build()
-            },
+            documents: document_cache(Bound::new(DOCUMENT_CACHE_ENTRIES, DOCUMENT_CACHE_WEIGHT)),
             validated: moka::sync::Cache::new(VALIDATED_CACHE_ENTRIES),
             validated_seeds: (rand::random(), rand::random()),
         }
@@ -425,5 +427,29 @@ mod tests {
         assert!(guard
             .check(&mut async_graphql::Request::new("{ a { b { b } } }"))
             .is_err());
+    }
+
+    #[test]
+    fn kept_documents_stay_under_their_byte_budget() {
+        let limits = ClientLimits {
+            max_tokens: 100_000,
+            max_bytes: 1 << 20,
+            max_selections: 100_000,
+            max_nodes: 100_000,
+            max_root_fields: 100_000,
+            ..ClientLimits::default()
+        };
+        let mut guard = Guard::new(ClientKind::Web, "type Query { a: Int }", &limits).unwrap();
+        let budget = 1024 * 1024;
+        guard.documents = document_cache(Bound::new(DOCUMENT_CACHE_ENTRIES, budget));
+        // 100 accepted documents of 3 KB: 3.7 MB as weighed, over the 1 MiB
+        // budget (the entry count alone would keep them all).
+        for i in 0..100 {
+            let text = format!("# {i}\n{{ {} }}", "a ".repeat(1_500));
+            assert!(guard.check(&mut async_graphql::Request::new(text)).is_ok());
+        }
+        guard.documents.run_pending_tasks();
+        assert!(guard.documents.weighted_size() <= budget);
+        assert!(guard.documents.entry_count() < 50);
     }
 }
