@@ -20,7 +20,7 @@ use bff_core::{
 };
 use clap::{Parser, Subcommand};
 
-// jemalloc, chosen by measurement (README, "Performance" and "Memory"): the
+// jemalloc, chosen by measurement (docs/performance.md, "Memory"): the
 // system allocator costs 1.4-2x the gateway CPU per request under load;
 // mimalloc costs the same as jemalloc, and jemalloc holds RSS flat from the
 // first round of a long run and hands pages back when traffic drops.

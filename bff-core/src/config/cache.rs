@@ -24,8 +24,8 @@ impl Default for CacheConfig {
         Self {
             // The services' defaults add up to this (products 80 MiB,
             // reviews 32, orders 16, the four others 8 each). With every
-            // cache full the gateway's RSS stays under 256 MiB (README,
-            // "Memory").
+            // cache full the gateway's RSS stays under 256 MiB
+            // (docs/performance.md, "Memory").
             max_bytes: 160 * 1024 * 1024,
         }
     }

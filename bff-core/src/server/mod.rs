@@ -92,7 +92,7 @@ where
 
 /// The same schema built three more times, for requests the edge vouched
 /// for before execution (measured with `callgrind` on the web product page
-/// and dashboard; see the README's performance section):
+/// and dashboard; see docs/performance.md):
 ///
 /// - **prevalidated**: async-graphql's `ValidationMode::Fast` (only what
 ///   computes cache hints, complexity and depth) for a request whose exact
