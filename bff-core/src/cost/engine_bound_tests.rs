@@ -235,6 +235,7 @@ impl DocumentMaker {
                 true,
             ),
             ("Query", 2) if !leaf_only => ("nodes(first: $n)".to_string(), true),
+            ("Query", 3) if self.chance(0.3) => ("leaf(tags: $t)".to_string(), false),
             ("Query", 3) => {
                 let inner: Vec<String> = (0..self.rng.random_range(0..6))
                     .map(|j| format!("[{j}, {j}]"))
@@ -277,17 +278,19 @@ impl DocumentMaker {
         }
         let operations = self.rng.random_range(1..=3);
         for o in 0..operations {
-            let _ = write!(doc, "query Q{o}($n: Int = 2)");
+            let _ = write!(doc, "query Q{o}($n: Int = 2, $t: [[Int]])");
             self.directives(&mut doc);
             self.selection_set("Query", 0, 0, &mut doc);
-            // Every operation uses its variable.
+            // Every operation uses its variables.
             doc.truncate(doc.len() - 2);
-            doc.push_str(" nodes(first: $n) { id } }\n");
+            doc.push_str(" nodes(first: $n) { id } leaf(tags: $t) }\n");
         }
-        // Unused fragments are spread by the last operation.
+        // Unused fragments are spread by the last operation, mostly (an
+        // unused one fails validation, after the engine walked it).
+        let spread_unused = self.chance(0.8);
         doc.truncate(doc.len() - 3);
         for f in 0..self.fragments.len() {
-            if !self.spread[f] {
+            if spread_unused && !self.spread[f] {
                 match self.fragments[f] {
                     "Query" => {
                         let _ = write!(doc, " ...F{f}");
@@ -300,11 +303,20 @@ impl DocumentMaker {
         }
         doc.push_str(" }\n");
         let selected = format!("Q{}", self.rng.random_range(0..operations));
-        let variables = if self.chance(0.5) {
-            serde_json::json!({ "n": self.rng.random_range(0..=12) })
-        } else {
-            serde_json::json!({})
-        };
+        let mut variables = serde_json::json!({});
+        if self.chance(0.5) {
+            variables["n"] = serde_json::json!(self.rng.random_range(0..=12));
+        }
+        if self.chance(0.5) {
+            // Lists of lists, sometimes nested deeper than the type allows
+            // (the engine refuses those while coercing).
+            let depth = self.rng.random_range(1..=40);
+            let mut t = serde_json::json!([1, 2, 3]);
+            for _ in 1..depth {
+                t = serde_json::json!([t]);
+            }
+            variables["t"] = t;
+        }
         (doc, Some(selected), variables)
     }
 }
