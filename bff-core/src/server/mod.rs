@@ -111,6 +111,8 @@ pub struct FastPaths {
     pub prevalidated_authorized: ExecuteFn,
     /// The auth rules, read from the SDL, for the edge's check.
     pub rules: FieldRules,
+    /// The schema the check walks an operation against.
+    pub schema: Arc<SchemaIndex>,
 }
 
 /// One client's schema as the edge sees it: how to run a request, and its SDL.
@@ -174,8 +176,8 @@ impl ClientSchema {
     {
         use crate::auth::with_authorization;
         let mut this = Self::new(kind, with_authorization(make()).finish());
-        let rules = match &this.index {
-            Ok(index) => FieldRules::from_schema(index),
+        let (rules, schema) = match &this.index {
+            Ok(index) => (FieldRules::from_schema(index), index.clone()),
             // Unreachable for an SDL async-graphql printed; without the
             // rules nothing can be vouched for, so keep the checked path.
             Err(_) => return this,
@@ -191,6 +193,7 @@ impl ClientSchema {
                 make().validation_mode(ValidationMode::Fast).finish(),
             ),
             rules,
+            schema,
         }));
         this
     }

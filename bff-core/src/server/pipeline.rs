@@ -295,12 +295,8 @@ impl Exchange<'_> {
                 let authorized = app.schema.fast.as_ref().is_some_and(|fast| {
                     let identity = caller.identity.as_ref();
                     prepared.authorized(name.as_deref(), identity, || {
-                        fast.rules.allow_operation(
-                            app.guard.model().schema(),
-                            prepared.document(),
-                            op,
-                            identity,
-                        )
+                        fast.rules
+                            .allow_operation(&fast.schema, prepared.document(), op, identity)
                     })
                 });
                 (Some(op.ty), app.schema.root_fields(op), authorized)
