@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{model::Stock, Inventory};
+use crate::services::{batch::Batcher, Clients, Loaders, PerRequest};
 use crate::{
     context::RequestContext,
     services::{
@@ -47,5 +48,24 @@ impl Loader<String> for StockBySku {
                 Err(err) => Some((sku, Err(Arc::new(err)))),
             })
             .collect())
+    }
+}
+
+impl PerRequest for StockBySku {
+    type Key = String;
+    const SERVICE: &'static str = super::NAME;
+
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self {
+        Self {
+            ctx,
+            inventory: clients.inventory.clone(),
+        }
+    }
+}
+
+impl Loaders {
+    /// Stock by sku (fan-out of `GET /stock/{sku}`).
+    pub fn stock_by_sku(&self) -> Arc<Batcher<String, StockBySku>> {
+        self.get()
     }
 }

@@ -3,6 +3,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use super::{model::Review, Reviews};
+use crate::services::{batch::Batcher, Clients, Loaders, PerRequest};
 use crate::{
     context::RequestContext,
     services::{
@@ -67,5 +68,24 @@ impl Loader<(String, u32)> for ReviewsByProduct {
             }
         }
         Ok(out)
+    }
+}
+
+impl PerRequest for ReviewsByProduct {
+    type Key = (String, u32);
+    const SERVICE: &'static str = super::NAME;
+
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self {
+        Self {
+            ctx,
+            reviews: clients.reviews.clone(),
+        }
+    }
+}
+
+impl Loaders {
+    /// Last reviews by `(product id, limit)` (`GET /reviews?productIds=&limit=`).
+    pub fn reviews_by_product(&self) -> Arc<Batcher<(String, u32), ReviewsByProduct>> {
+        self.get()
     }
 }
