@@ -160,13 +160,17 @@ impl Services {
             .map(|(spec, config)| (spec.policy)().with_overrides(config))
             .collect();
         share_cache_budget(cache, &configs, &mut policies);
+        let mut upstreams = HashMap::new();
+        for ((spec, config), policy) in registry::ALL.iter().zip(&configs).zip(policies) {
+            upstreams.insert(spec.name, build(spec, config, policy, &client, shared)?);
+        }
         let clients = Clients::build(|spec| {
-            let i = registry::ALL
-                .iter()
-                .position(|s| s.name == spec.name)
-                .unwrap_or_default();
-            let policy = policies.get(i).cloned().unwrap_or_else(spec.policy);
-            build(spec, configs[i], policy, &client, shared)
+            upstreams.remove(spec.name).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "the {} service is not in services::registry::ALL",
+                    spec.name
+                ))
+            })
         })?;
         for (spec, upstream) in registry::ALL.iter().zip(clients.all()) {
             if let Presence::Optional { without } = spec.presence {

@@ -2,9 +2,9 @@
 //!
 //! Each service declares itself once, in its own folder
 //! (`services/<name>/mod.rs`: `pub const SERVICE: ServiceSpec`); its line in
-//! the `services!` list below is the only place that names it. From that line come the typed [`Clients`] (one field per
-//! service), the `[services.<name>]` sections of [`ServicesConfig`], and
-//! [`ALL`], which everything that treats services alike iterates: the
+//! the `services!` list below is the only other place that names it. From
+//! that line come the typed [`Clients`] (one field per service), the
+//! `[services.<name>]` sections of [`ServicesConfig`], and [`ALL`], which everything that treats services alike iterates: the
 //! `BFF_UPSTREAM_<NAME>` variables (`config/mod.rs`), the engine
 //! ([`Services::from_config`](super::Services::from_config)), `/readyz`,
 //! `systemHealth`, the per-service metrics and the warning about a missing
@@ -151,6 +151,27 @@ mod tests {
                 spec.name
             );
             assert!(ServicesConfig::default().get(spec.name).is_some());
+        }
+    }
+
+    #[test]
+    fn every_service_is_documented_where_operators_look() {
+        let example = include_str!("../../../config/bff.example.toml");
+        let contract = include_str!("../../../docs/contract.md");
+        for spec in ALL {
+            let section = format!("[services.{}]", spec.name);
+            assert!(
+                example.contains(&section),
+                "{section} in the example config"
+            );
+            assert!(
+                example.contains(spec.env),
+                "{} in the example config",
+                spec.env
+            );
+            if spec.required() {
+                assert!(contract.contains(spec.env), "{} in contract §2", spec.env);
+            }
         }
     }
 }

@@ -3,13 +3,13 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use super::{model::Order, Orders};
-use crate::services::{batch::Batcher, Clients, Loaders, PerRequest};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{BatchByKey, ByKey, LoadedMap, Loader},
+        batch::{BatchByKey, Batcher, ByKey, LoadedMap, Loader},
         support::LoadError,
         upstream::{Fetched, UpstreamError},
+        Clients, Loaders, PerRequest,
     },
     FastMap,
 };

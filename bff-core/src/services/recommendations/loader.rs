@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use super::Recommendations;
-use crate::services::{batch::Batcher, Clients, Loaders, PerRequest};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{LoadedMap, Loader},
+        batch::{Batcher, LoadedMap, Loader},
         support::{fan_out, LoadError},
         upstream::Fetched,
+        Clients, Loaders, PerRequest,
     },
 };
 

@@ -3,13 +3,13 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use super::{model::Review, Reviews};
-use crate::services::{batch::Batcher, Clients, Loaders, PerRequest};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{LoadedMap, Loader},
+        batch::{Batcher, LoadedMap, Loader},
         support::LoadError,
         upstream::{Fetched, UpstreamError},
+        Clients, Loaders, PerRequest,
     },
     FastMap,
 };

@@ -155,9 +155,3 @@ impl Policy {
         }
     }
 }
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self::standard()
-    }
-}

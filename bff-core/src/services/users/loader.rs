@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use super::{model::User, Users};
-use crate::services::{batch::Batcher, Clients, Loaders, PerRequest};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{BatchByKey, ByKey},
+        batch::{BatchByKey, Batcher, ByKey},
         upstream::{Fetched, UpstreamError},
+        Clients, Loaders, PerRequest,
     },
 };
 
