@@ -4,7 +4,7 @@
 //! 1. the defaults in code (each service's `policy.rs`, each section's `Default`),
 //! 2. a TOML file (`--config PATH` or `BFF_CONFIG`),
 //! 3. the environment: the contract's variables (`BFF_UPSTREAM_USERS`,
-//!    `BFF_WEB_ADDR`, `BFF_JWT_SECRET`, ...; see [`CONTRACT_ENV`]) and, for
+//!    `BFF_WEB_ADDR`, `BFF_JWT_SECRET`, ...; see [`contract_key`]) and, for
 //!    every other key, `BFF_<SECTION>__<KEY>` (double underscore = nesting),
 //!    for example `BFF_SERVER__BODY_LIMIT_BYTES=2000000`.
 //!
@@ -67,18 +67,10 @@ pub struct Config {
     pub shared_cache: SharedCacheConfig,
 }
 
-/// The contract's environment variables (docs/contract.md §2) and the key each sets.
+/// The contract's environment variables (docs/contract.md §2) and the key
+/// each sets, besides each service's `BFF_UPSTREAM_<NAME>` (its
+/// `ServiceSpec::env`, see [`contract_key`]).
 pub const CONTRACT_ENV: &[(&str, &str)] = &[
-    ("BFF_UPSTREAM_USERS", "services.users.url"),
-    ("BFF_UPSTREAM_PRODUCTS", "services.products.url"),
-    ("BFF_UPSTREAM_ORDERS", "services.orders.url"),
-    ("BFF_UPSTREAM_REVIEWS", "services.reviews.url"),
-    ("BFF_UPSTREAM_INVENTORY", "services.inventory.url"),
-    (
-        "BFF_UPSTREAM_RECOMMENDATIONS",
-        "services.recommendations.url",
-    ),
-    ("BFF_UPSTREAM_SHIPPING", "services.shipping.url"),
     ("BFF_WEB_ADDR", "clients.web.addr"),
     ("BFF_MOBILE_ADDR", "clients.mobile.addr"),
     ("BFF_ADMIN_ADDR", "clients.admin.addr"),
@@ -89,6 +81,18 @@ pub const CONTRACT_ENV: &[(&str, &str)] = &[
     ("BFF_JWT_AUDIENCE", "auth.audience"),
     ("BFF_REDIS_URL", "redis_url"),
 ];
+
+/// The key a contract variable sets: a service's `BFF_UPSTREAM_<NAME>`
+/// (from the registry, `services/registry.rs`) or one of [`CONTRACT_ENV`].
+pub fn contract_key(var: &str) -> Option<String> {
+    match crate::services::registry::by_env(var) {
+        Some(spec) => Some(spec.url_key()),
+        None => CONTRACT_ENV
+            .iter()
+            .find(|(v, _)| *v == var)
+            .map(|(_, key)| (*key).to_string()),
+    }
+}
 
 /// A configuration that cannot be used. The process exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -168,9 +172,9 @@ impl Config {
             .collect();
         vars.sort();
         for (var, value) in vars {
-            let (key, literal) = match CONTRACT_ENV.iter().find(|(v, _)| *v == var) {
+            let (key, literal) = match contract_key(&var) {
                 // The contract's variables are all strings (URLs, secrets).
-                Some((_, key)) => ((*key).to_string(), true),
+                Some(key) => (key, true),
                 None => match var.strip_prefix("BFF_") {
                     // Only the nested form is ours; other BFF_* names (for
                     // example a test harness's) are not configuration.

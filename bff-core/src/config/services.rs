@@ -1,68 +1,24 @@
 //! `[services.<name>]`: base URL and resilience policy of each REST service.
 //!
 //! Every policy field is optional here: unset fields take the service's own
-//! defaults from its `policy.rs`, so config only says what differs.
+//! defaults from its `policy.rs`, so config only says what differs. The
+//! sections themselves ([`ServicesConfig`]) come from the list of services
+//! in `services/registry.rs`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// One entry per REST service the gateway knows.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServicesConfig {
-    pub users: ServiceConfig,
-    pub products: ServiceConfig,
-    pub orders: ServiceConfig,
-    pub reviews: ServiceConfig,
-    pub inventory: ServiceConfig,
-    pub recommendations: ServiceConfig,
-    /// Optional seventh service (the "adding a service" example).
-    pub shipping: ServiceConfig,
-}
+pub use crate::services::registry::ServicesConfig;
 
 impl ServicesConfig {
-    /// The entry of a service by name (`users`, ..., `shipping`).
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut ServiceConfig> {
-        Some(match name {
-            "users" => &mut self.users,
-            "products" => &mut self.products,
-            "orders" => &mut self.orders,
-            "reviews" => &mut self.reviews,
-            "inventory" => &mut self.inventory,
-            "recommendations" => &mut self.recommendations,
-            "shipping" => &mut self.shipping,
-            _ => return None,
-        })
-    }
-
-    /// The entry of a service by name, read-only.
-    pub fn get(&self, name: &str) -> Option<&ServiceConfig> {
-        Some(match name {
-            "users" => &self.users,
-            "products" => &self.products,
-            "orders" => &self.orders,
-            "reviews" => &self.reviews,
-            "inventory" => &self.inventory,
-            "recommendations" => &self.recommendations,
-            "shipping" => &self.shipping,
-            _ => return None,
-        })
-    }
-
-    /// True when no contract service has a URL: the demo runner then starts
+    /// True when no required service has a URL: the demo runner then starts
     /// the embedded demo services.
     pub fn none_configured(&self) -> bool {
-        [
-            &self.users,
-            &self.products,
-            &self.orders,
-            &self.reviews,
-            &self.inventory,
-            &self.recommendations,
-        ]
-        .iter()
-        .all(|s| s.url.is_none())
+        crate::services::registry::ALL
+            .iter()
+            .filter(|spec| spec.required())
+            .all(|spec| self.get(spec.name).is_none_or(|s| s.url.is_none()))
     }
 }
 

@@ -5,12 +5,13 @@
 //! - [`upstream`]: [`Upstream`](upstream::Upstream), the only code that sends
 //!   HTTP to a service: breaker ▸ retry ▸ timeout ▸ cache/coalesce ▸ reqwest,
 //!   stats and metrics, and the one error mapping ([`UpstreamError`]).
-//! - one folder per REST service ([`users`], [`products`], [`orders`],
-//!   [`reviews`], [`inventory`], [`recommendations`], and the optional
-//!   [`shipping`]), each with the same
-//!   files: `model.rs` (wire types), `client.rs` (typed calls), `loader.rs`
-//!   (per-request batching), `policy.rs` (default resilience numbers),
+//! - one folder per REST service (the list is [`registry`]), each with the
+//!   same files: `mod.rs` (its client and its [`ServiceSpec`]), `model.rs` (wire
+//!   types), `client.rs` (typed calls), `loader.rs` (per-request batching),
+//!   `policy.rs` (what differs from the standard resilience numbers),
 //!   `resolve.rs` (GraphQL-facing fetches).
+//! - [`registry`]: the one list of services, which the engine, config,
+//!   readiness, health and metrics iterate.
 //! - [`support`]: what the service folders share (chunking, fan-out, stale
 //!   marking). Service modules never import each other.
 //!
@@ -25,15 +26,15 @@
 //! # Adding a service
 //!
 //! `docs/adding-a-service.md` walks through it with `shipping` as the worked
-//! example: copy a folder, give it a `NAME` and a `policy.rs`, add a field
-//! to [`Clients`] and `ServicesConfig`, a `BFF_UPSTREAM_<NAME>` entry in
-//! `config::CONTRACT_ENV`, and a loader to [`Loaders`] if it batches.
+//! example: copy a folder (its `SERVICE`, `policy.rs` and loaders are in
+//! it), then one `pub mod` line here and one line in [`registry`].
 
 pub mod batch;
 pub mod inventory;
 pub mod orders;
 pub mod products;
 pub mod recommendations;
+pub mod registry;
 pub mod reviews;
 pub mod shipping;
 pub mod support;
@@ -41,68 +42,30 @@ pub mod tick;
 pub mod upstream;
 pub mod users;
 
-use std::sync::Arc;
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, Mutex, PoisonError},
+};
 
+pub use self::registry::{Clients, Presence, ServiceSpec};
 pub use self::upstream::{BreakerState, ServiceHealth, UpstreamError};
 use self::{
-    batch::{BatchScope, Batcher},
+    batch::{BatchScope, Batcher, Loader},
     tick::Tick,
-};
-use self::{
-    inventory::{loader::StockBySku, Inventory},
-    orders::{
-        loader::{OrdersById, OrdersByUser},
-        Orders,
-    },
-    products::{loader::ProductsById, Products},
-    recommendations::{loader::RecommendationsByUser, Recommendations},
-    reviews::{loader::ReviewsByProduct, Reviews},
-    shipping::{loader::ShipmentsByOrder, Shipping},
     upstream::{InstancePolicy, Policy, SharedCache, Upstream},
-    users::{loader::UsersById, Users},
 };
 use crate::{
     config::{CacheConfig, ConfigError, ServiceConfig, ServicesConfig},
     context::RequestContext,
 };
 
-/// Name of the optional seventh service (see "Adding a service").
-pub const SHIPPING: &str = shipping::NAME;
-
-/// The typed client of every service (cheap to clone: shared state).
-#[derive(Debug, Clone)]
-pub struct Clients {
-    /// The users service.
-    pub users: Users,
-    /// The products service.
-    pub products: Products,
-    /// The orders service.
-    pub orders: Orders,
-    /// The reviews service.
-    pub reviews: Reviews,
-    /// The inventory service (legacy, no batch route).
-    pub inventory: Inventory,
-    /// The recommendations service.
-    pub recommendations: Recommendations,
-    /// The optional shipping service (the "adding a service" example).
-    pub shipping: Shipping,
-}
-
 /// Every REST service the gateway calls, with its runtime state (breaker,
 /// cache, retry budget, stats). Built once per process; `Send + Sync`.
 #[derive(Debug)]
 pub struct Services {
     clients: Clients,
-}
-
-/// The `BFF_UPSTREAM_<NAME>` variable of a service.
-fn env_var(name: &str) -> String {
-    format!("BFF_UPSTREAM_{}", name.to_ascii_uppercase())
-}
-
-/// A service's policy: its `policy.rs` defaults under its config overrides.
-fn policy(config: &ServiceConfig, defaults: Policy) -> Policy {
-    defaults.with_overrides(config)
 }
 
 /// Whether a service's answers are kept in its response cache at all (it
@@ -114,18 +77,17 @@ fn caches(config: &ServiceConfig, policy: &Policy) -> bool {
 }
 
 fn build(
-    name: &'static str,
+    spec: &ServiceSpec,
     config: &ServiceConfig,
     policy: Policy,
     client: &reqwest::Client,
     shared: &Option<SharedCache>,
-    required: bool,
 ) -> Result<Upstream, ConfigError> {
+    let (name, env) = (spec.name, spec.env);
     let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
-    if required && url.is_none() {
+    if spec.required() && url.is_none() {
         return Err(ConfigError::Invalid(format!(
-            "no URL for the {name} service: set {} (or services.{name}.url)",
-            env_var(name)
+            "no URL for the {name} service: set {env} (or services.{name}.url)"
         )));
     }
     let instances = InstancePolicy::from_config(config);
@@ -133,16 +95,14 @@ fn build(
         let count = crate::config::split_urls(url).len();
         if weights.len() != count {
             return Err(ConfigError::Invalid(format!(
-                "services.{name}.weights has {} weights for {count} instances in {} \
+                "services.{name}.weights has {} weights for {count} instances in {env} \
                  (one weight per URL, in the same order)",
                 weights.len(),
-                env_var(name)
             )));
         }
     }
-    Upstream::build(name, url, policy, instances, shared.clone(), client.clone()).map_err(
-        |reason| ConfigError::Invalid(format!("{} (services.{name}.url): {reason}", env_var(name))),
-    )
+    Upstream::build(name, url, policy, instances, shared.clone(), client.clone())
+        .map_err(|reason| ConfigError::Invalid(format!("{env} (services.{name}.url): {reason}")))
 }
 
 /// Scales the byte budgets of the services that cache so that together
@@ -171,8 +131,8 @@ fn share_cache_budget(cache: &CacheConfig, configs: &[&ServiceConfig], policies:
 impl Services {
     /// Builds every service from config: one shared HTTP client, each
     /// service's `policy.rs` defaults under its `[services.<name>]`
-    /// overrides. A contract service without a URL is an error naming its
-    /// `BFF_UPSTREAM_<NAME>` variable; shipping is optional.
+    /// overrides. A required service without a URL is an error naming its
+    /// `BFF_UPSTREAM_<NAME>` variable; an optional one is a warning.
     pub fn from_config(cfg: &ServicesConfig) -> Result<Services, ConfigError> {
         Self::from_config_with(cfg, &CacheConfig::default(), None)
     }
@@ -189,90 +149,39 @@ impl Services {
         let shared = &shared;
         let client = upstream::http_client()
             .map_err(|_| ConfigError::Invalid("the upstream HTTP client cannot be built".into()))?;
-        let mut policies = [
-            policy(&cfg.users, users::policy::defaults()),
-            policy(&cfg.products, products::policy::defaults()),
-            policy(&cfg.orders, orders::policy::defaults()),
-            policy(&cfg.reviews, reviews::policy::defaults()),
-            policy(&cfg.inventory, inventory::policy::defaults()),
-            policy(&cfg.recommendations, recommendations::policy::defaults()),
-            policy(&cfg.shipping, shipping::policy::defaults()),
-        ];
-        let configs = [
-            &cfg.users,
-            &cfg.products,
-            &cfg.orders,
-            &cfg.reviews,
-            &cfg.inventory,
-            &cfg.recommendations,
-            &cfg.shipping,
-        ];
+        let unset = ServiceConfig::default();
+        let configs: Vec<&ServiceConfig> = registry::ALL
+            .iter()
+            .map(|spec| cfg.get(spec.name).unwrap_or(&unset))
+            .collect();
+        let mut policies: Vec<Policy> = registry::ALL
+            .iter()
+            .zip(&configs)
+            .map(|(spec, config)| (spec.policy)().with_overrides(config))
+            .collect();
         share_cache_budget(cache, &configs, &mut policies);
-        let [users_p, products_p, orders_p, reviews_p, inventory_p, recommendations_p, shipping_p] =
-            policies;
-        let clients = Clients {
-            users: Users::new(build(
-                users::NAME,
-                &cfg.users,
-                users_p,
-                &client,
-                shared,
-                true,
-            )?),
-            products: Products::new(build(
-                products::NAME,
-                &cfg.products,
-                products_p,
-                &client,
-                shared,
-                true,
-            )?),
-            orders: Orders::new(build(
-                orders::NAME,
-                &cfg.orders,
-                orders_p,
-                &client,
-                shared,
-                true,
-            )?),
-            reviews: Reviews::new(build(
-                reviews::NAME,
-                &cfg.reviews,
-                reviews_p,
-                &client,
-                shared,
-                true,
-            )?),
-            inventory: Inventory::new(build(
-                inventory::NAME,
-                &cfg.inventory,
-                inventory_p,
-                &client,
-                shared,
-                true,
-            )?),
-            recommendations: Recommendations::new(build(
-                recommendations::NAME,
-                &cfg.recommendations,
-                recommendations_p,
-                &client,
-                shared,
-                true,
-            )?),
-            shipping: Shipping::new(build(
-                shipping::NAME,
-                &cfg.shipping,
-                shipping_p,
-                &client,
-                shared,
-                false,
-            )?),
-        };
-        if !clients.shipping.upstream().is_configured() {
-            tracing::warn!(
-                "no URL for the optional shipping service (BFF_UPSTREAM_SHIPPING): \
-                 Order.shipment answers null with SERVICE_UNAVAILABLE"
-            );
+        let mut upstreams = HashMap::new();
+        for ((spec, config), policy) in registry::ALL.iter().zip(&configs).zip(policies) {
+            upstreams.insert(spec.name, build(spec, config, policy, &client, shared)?);
+        }
+        let clients = Clients::build(|spec| {
+            upstreams.remove(spec.name).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "the {} service is not in services::registry::ALL",
+                    spec.name
+                ))
+            })
+        })?;
+        for (spec, upstream) in registry::ALL.iter().zip(clients.all()) {
+            if let Presence::Optional { without } = spec.presence {
+                if !upstream.is_configured() {
+                    tracing::warn!(
+                        "no URL for the optional {} service ({}): {without}",
+                        spec.name,
+                        spec.env
+                    );
+                }
+            }
         }
         Ok(Services { clients })
     }
@@ -288,28 +197,21 @@ impl Services {
         Loaders::new(self.clients.clone(), ctx)
     }
 
+    /// The services readiness, health and metrics report: every required
+    /// one, and each optional one that has a URL.
     fn upstreams(&self) -> Vec<&Upstream> {
-        let c = &self.clients;
-        let mut all = vec![
-            c.users.upstream(),
-            c.products.upstream(),
-            c.orders.upstream(),
-            c.reviews.upstream(),
-            c.inventory.upstream(),
-            c.recommendations.upstream(),
-        ];
-        if c.shipping.upstream().is_configured() {
-            all.push(c.shipping.upstream());
-        }
-        all
+        registry::ALL
+            .iter()
+            .zip(self.clients.all())
+            .filter(|(spec, u)| spec.required() || u.is_configured())
+            .map(|(_, u)| u)
+            .collect()
     }
 
-    /// The upstream of a service by name (`None`: unknown name).
+    /// The upstream of a service by name, configured or not (`None`:
+    /// unknown name).
     pub fn upstream(&self, service: &str) -> Option<&Upstream> {
-        if service == SHIPPING {
-            return Some(self.clients.shipping.upstream());
-        }
-        self.upstreams().into_iter().find(|u| u.name() == service)
+        self.clients.all().into_iter().find(|u| u.name() == service)
     }
 
     /// A live snapshot of every configured service.
@@ -347,21 +249,27 @@ impl Services {
     }
 }
 
+/// A per-request loader: how [`Loaders`] builds it for one request. Each
+/// service implements it next to its loader (`services/<name>/loader.rs`),
+/// with a named accessor on [`Loaders`] there.
+pub trait PerRequest: Sized + Send + Sync + 'static {
+    /// What it loads by.
+    type Key: Send + Sync + Hash + Eq + Clone + 'static;
+    /// The service it calls (batches are counted under this name).
+    const SERVICE: &'static str;
+    /// The loader for the request `ctx`, on the process's clients.
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self;
+}
+
 /// The per-request batch loaders (and the request they carry). Built by
-/// [`Services::loaders`]; resolvers find it in the request data.
+/// [`Services::loaders`]; resolvers find it in the request data. A loader
+/// is made on first use: a request pays only for the services it calls.
 pub struct Loaders {
     ctx: Arc<RequestContext>,
     tick: Arc<Tick>,
     scope: Arc<BatchScope>,
     clients: Clients,
-    users_by_id: Batcher<String, UsersById>,
-    products_by_id: Batcher<String, ProductsById>,
-    orders_by_id: Batcher<String, OrdersById>,
-    orders_by_user: Batcher<(String, u32), OrdersByUser>,
-    reviews_by_product: Batcher<(String, u32), ReviewsByProduct>,
-    stock_by_sku: Batcher<String, StockBySku>,
-    recommendations_by_user: Batcher<(String, u32), RecommendationsByUser>,
-    shipments_by_order: Batcher<String, ShipmentsByOrder>,
+    batchers: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for Loaders {
@@ -382,82 +290,38 @@ impl Drop for Loaders {
 
 impl Loaders {
     fn new(clients: Clients, ctx: Arc<RequestContext>) -> Self {
-        let c = &clients;
-        let ctx2 = || Arc::clone(&ctx);
         // Batches run in spawned tasks; they carry the request's span so
         // every upstream call is a child of its GraphQL operation's span.
         let tick = Arc::new(Tick::default());
         let scope = Arc::new(BatchScope::new(tick.clone()));
         Self {
-            users_by_id: Batcher::new(
-                UsersById {
-                    ctx: ctx2(),
-                    service: c.users.clone(),
-                },
-                users::NAME,
-                scope.clone(),
-            ),
-            products_by_id: Batcher::new(
-                ProductsById {
-                    ctx: ctx2(),
-                    service: c.products.clone(),
-                },
-                products::NAME,
-                scope.clone(),
-            ),
-            orders_by_id: Batcher::new(
-                OrdersById {
-                    ctx: ctx2(),
-                    service: c.orders.clone(),
-                },
-                orders::NAME,
-                scope.clone(),
-            ),
-            orders_by_user: Batcher::new(
-                OrdersByUser {
-                    ctx: ctx2(),
-                    orders: c.orders.clone(),
-                },
-                orders::NAME,
-                scope.clone(),
-            ),
-            reviews_by_product: Batcher::new(
-                ReviewsByProduct {
-                    ctx: ctx2(),
-                    reviews: c.reviews.clone(),
-                },
-                reviews::NAME,
-                scope.clone(),
-            ),
-            stock_by_sku: Batcher::new(
-                StockBySku {
-                    ctx: ctx2(),
-                    inventory: c.inventory.clone(),
-                },
-                inventory::NAME,
-                scope.clone(),
-            ),
-            recommendations_by_user: Batcher::new(
-                RecommendationsByUser {
-                    ctx: ctx2(),
-                    recommendations: c.recommendations.clone(),
-                },
-                recommendations::NAME,
-                scope.clone(),
-            ),
-            shipments_by_order: Batcher::new(
-                ShipmentsByOrder {
-                    ctx: ctx2(),
-                    service: c.shipping.clone(),
-                },
-                shipping::NAME,
-                scope.clone(),
-            ),
             clients,
             ctx,
             tick,
             scope,
+            batchers: Mutex::default(),
         }
+    }
+
+    /// The request's batcher of loader `L` (one per request, whichever
+    /// resolver asks): `loaders.get::<ShipmentsByOrder>()`. Each service's
+    /// `loader.rs` also names it (`loaders.shipments_by_order()`).
+    pub fn get<L>(&self) -> Arc<Batcher<L::Key, L>>
+    where
+        L: PerRequest + Loader<L::Key>,
+    {
+        let mut batchers = self.batchers.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = TypeId::of::<L>();
+        if let Some(found) = batchers
+            .get(&id)
+            .and_then(|b| Arc::clone(b).downcast::<Batcher<L::Key, L>>().ok())
+        {
+            return found;
+        }
+        let loader = L::new(&self.clients, Arc::clone(&self.ctx));
+        let batcher = Arc::new(Batcher::new(loader, L::SERVICE, self.scope.clone()));
+        batchers.insert(id, batcher.clone());
+        batcher
     }
 
     /// The poll epoch the batches wait on: wrap the executor in
@@ -475,46 +339,6 @@ impl Loaders {
     pub fn clients(&self) -> &Clients {
         &self.clients
     }
-
-    /// Users by id (`GET /users?ids=`).
-    pub fn users_by_id(&self) -> &Batcher<String, UsersById> {
-        &self.users_by_id
-    }
-
-    /// Products by id (`GET /products?ids=`).
-    pub fn products_by_id(&self) -> &Batcher<String, ProductsById> {
-        &self.products_by_id
-    }
-
-    /// Orders by id (`GET /orders?ids=`).
-    pub fn orders_by_id(&self) -> &Batcher<String, OrdersById> {
-        &self.orders_by_id
-    }
-
-    /// Last orders by `(user id, limit)` (`GET /orders?userIds=&limit=`).
-    pub fn orders_by_user(&self) -> &Batcher<(String, u32), OrdersByUser> {
-        &self.orders_by_user
-    }
-
-    /// Last reviews by `(product id, limit)` (`GET /reviews?productIds=&limit=`).
-    pub fn reviews_by_product(&self) -> &Batcher<(String, u32), ReviewsByProduct> {
-        &self.reviews_by_product
-    }
-
-    /// Stock by sku (fan-out of `GET /stock/{sku}`).
-    pub fn stock_by_sku(&self) -> &Batcher<String, StockBySku> {
-        &self.stock_by_sku
-    }
-
-    /// Recommended product ids by `(user id, limit)`.
-    pub fn recommendations_by_user(&self) -> &Batcher<(String, u32), RecommendationsByUser> {
-        &self.recommendations_by_user
-    }
-
-    /// Shipments by order id (`GET /shipments?orderIds=`).
-    pub fn shipments_by_order(&self) -> &Batcher<String, ShipmentsByOrder> {
-        &self.shipments_by_order
-    }
 }
 
 #[cfg(test)]
@@ -524,15 +348,8 @@ mod tests {
 
     fn all_at(url: &str) -> ServicesConfig {
         let mut cfg = ServicesConfig::default();
-        for name in [
-            users::NAME,
-            products::NAME,
-            orders::NAME,
-            reviews::NAME,
-            inventory::NAME,
-            recommendations::NAME,
-        ] {
-            cfg.get_mut(name).unwrap().url = Some(url.to_string());
+        for spec in registry::ALL.iter().filter(|s| s.required()) {
+            cfg.get_mut(spec.name).unwrap().url = Some(url.to_string());
         }
         cfg
     }

@@ -7,9 +7,10 @@ use super::{model::Stock, Inventory};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{LoadedMap, Loader},
+        batch::{Batcher, LoadedMap, Loader},
         support::{fan_out, LoadError},
         upstream::Fetched,
+        Clients, Loaders, PerRequest,
     },
 };
 
@@ -47,5 +48,24 @@ impl Loader<String> for StockBySku {
                 Err(err) => Some((sku, Err(Arc::new(err)))),
             })
             .collect())
+    }
+}
+
+impl PerRequest for StockBySku {
+    type Key = String;
+    const SERVICE: &'static str = super::NAME;
+
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self {
+        Self {
+            ctx,
+            inventory: clients.inventory.clone(),
+        }
+    }
+}
+
+impl Loaders {
+    /// Stock by sku (fan-out of `GET /stock/{sku}`).
+    pub fn stock_by_sku(&self) -> Arc<Batcher<String, StockBySku>> {
+        self.get()
     }
 }

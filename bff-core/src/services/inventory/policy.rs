@@ -1,4 +1,5 @@
-//! Default resilience policy of the inventory service (config overrides any field).
+//! Default resilience policy of the inventory service: what differs from
+//! [`Policy::standard`] (config overrides any field).
 
 use std::time::Duration;
 
@@ -6,32 +7,23 @@ use crate::services::upstream::{BreakerConfig, CacheScope, Policy};
 
 /// The defaults, before `[services.inventory]` overrides.
 pub fn defaults() -> Policy {
+    const STANDARD: Policy = Policy::standard();
     Policy {
         // One sku lookup; the legacy box is slow when it is slow, and a
         // stock badge is not worth holding a page for more than 500 ms.
         timeout: Duration::from_millis(500),
-        // Reads are idempotent; the legacy service drops connections now
-        // and then, two retries absorb that.
-        max_retries: 2,
-        // First retry after up to 25 ms, then 50 ms (full jitter).
+        // First retry after up to 25 ms, then 50 ms (full jitter): one sku
+        // is a quick read.
         retry_backoff: Duration::from_millis(25),
-        // Retries add at most 20 % load over the budget window: fan-out
-        // makes this service the easiest to overload.
-        retry_budget_ratio: 0.2,
         breaker: BreakerConfig {
             // Fan-out sends many calls per page: ten failures in a row
             // before calling it down avoids opening on one bad page.
             consecutive_failures: 10,
-            // Or half of the calls failing...
-            failure_rate: 0.5,
-            // ...once at least 40 calls were seen (fan-out volume)...
+            // The failure rate needs at least 40 calls (fan-out volume).
             min_calls: 40,
-            // ...over the last 10 s.
-            window: Duration::from_secs(10),
             // Legacy restarts are slow: 10 s before probing.
             open_for: Duration::from_secs(10),
-            // Three probes at a time; three successes close it.
-            probes: 3,
+            ..STANDARD.breaker
         },
         // Stock is the same for every caller.
         cache_scope: CacheScope::Shared,
@@ -41,9 +33,8 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(300),
         // One entry per sku: a catalogue of 50 000 skus.
         cache_max_entries: 50_000,
-        // ~200 bytes of stock per sku: 8 MiB keeps tens of thousands.
-        cache_max_bytes: 8 * 1024 * 1024,
         // One small object: 64 KiB is generous.
         max_body_bytes: 64 * 1024,
+        ..STANDARD
     }
 }

@@ -6,9 +6,10 @@ use super::{model::Order, Orders};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{BatchByKey, ByKey, LoadedMap, Loader},
+        batch::{BatchByKey, Batcher, ByKey, LoadedMap, Loader},
         support::LoadError,
         upstream::{Fetched, UpstreamError},
+        Clients, Loaders, PerRequest,
     },
     FastMap,
 };
@@ -85,5 +86,41 @@ impl Loader<(String, u32)> for OrdersByUser {
             }
         }
         Ok(out)
+    }
+}
+
+impl PerRequest for OrdersById {
+    type Key = String;
+    const SERVICE: &'static str = super::NAME;
+
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self {
+        ByKey {
+            ctx,
+            service: clients.orders.clone(),
+        }
+    }
+}
+
+impl PerRequest for OrdersByUser {
+    type Key = (String, u32);
+    const SERVICE: &'static str = super::NAME;
+
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self {
+        Self {
+            ctx,
+            orders: clients.orders.clone(),
+        }
+    }
+}
+
+impl Loaders {
+    /// Orders by id (`GET /orders?ids=`).
+    pub fn orders_by_id(&self) -> Arc<Batcher<String, OrdersById>> {
+        self.get()
+    }
+
+    /// Last orders by `(user id, limit)` (`GET /orders?userIds=&limit=`).
+    pub fn orders_by_user(&self) -> Arc<Batcher<(String, u32), OrdersByUser>> {
+        self.get()
     }
 }

@@ -35,10 +35,21 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::upstream::Upstream;
+use super::{
+    registry::{Presence, ServiceSpec},
+    upstream::Upstream,
+};
 
 /// The service's name (metrics label, `extensions.service`, config key).
 pub const NAME: &str = "orders";
+
+/// The service as the registry knows it (`services/registry.rs`).
+pub const SERVICE: ServiceSpec = ServiceSpec {
+    name: NAME,
+    env: "BFF_UPSTREAM_ORDERS",
+    policy: policy::defaults,
+    presence: Presence::Required,
+};
 
 /// Typed client of the orders service (see [`client`]).
 #[derive(Debug, Clone)]

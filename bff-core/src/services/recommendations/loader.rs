@@ -7,9 +7,10 @@ use super::Recommendations;
 use crate::{
     context::RequestContext,
     services::{
-        batch::{LoadedMap, Loader},
+        batch::{Batcher, LoadedMap, Loader},
         support::{fan_out, LoadError},
         upstream::Fetched,
+        Clients, Loaders, PerRequest,
     },
 };
 
@@ -47,5 +48,24 @@ impl Loader<(String, u32)> for RecommendationsByUser {
                 (key, value)
             })
             .collect())
+    }
+}
+
+impl PerRequest for RecommendationsByUser {
+    type Key = (String, u32);
+    const SERVICE: &'static str = super::NAME;
+
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self {
+        Self {
+            ctx,
+            recommendations: clients.recommendations.clone(),
+        }
+    }
+}
+
+impl Loaders {
+    /// Recommended product ids by `(user id, limit)`.
+    pub fn recommendations_by_user(&self) -> Arc<Batcher<(String, u32), RecommendationsByUser>> {
+        self.get()
     }
 }

@@ -1,4 +1,5 @@
-//! Default resilience policy of the recommendations service (config overrides any field).
+//! Default resilience policy of the recommendations service: what differs from
+//! [`Policy::standard`] (config overrides any field).
 
 use std::time::Duration;
 
@@ -6,6 +7,7 @@ use crate::services::upstream::{BreakerConfig, CacheScope, Policy};
 
 /// The defaults, before `[services.recommendations]` overrides.
 pub fn defaults() -> Policy {
+    const STANDARD: Policy = Policy::standard();
     Policy {
         // Decoration: a home screen must not wait on it; 300 ms or nothing.
         timeout: Duration::from_millis(300),
@@ -16,18 +18,13 @@ pub fn defaults() -> Policy {
         // Retries add at most 10 %: an optional feature gets a thin budget.
         retry_budget_ratio: 0.1,
         breaker: BreakerConfig {
-            // Five failed calls in a row: stop calling, the page works without.
-            consecutive_failures: 5,
-            // Or 30 % of calls failing: an optional feature gives up early...
+            // 30 % of calls failing opens it: an optional feature gives up early.
             failure_rate: 0.3,
-            // ...once at least 20 calls were seen...
-            min_calls: 20,
-            // ...over the last 10 s.
-            window: Duration::from_secs(10),
             // Probe again after 10 s: nothing is lost meanwhile.
             open_for: Duration::from_secs(10),
             // One probe at a time; one success closes it.
             probes: 1,
+            ..STANDARD.breaker
         },
         // Keyed by the user in the URL; the answer does not depend on who asks.
         cache_scope: CacheScope::Shared,
@@ -37,9 +34,8 @@ pub fn defaults() -> Policy {
         stale_if_error: Duration::from_secs(1800),
         // One entry per active user and limit.
         cache_max_entries: 20_000,
-        // A list of ids per user (~1 KB weighed): 8 MiB keeps thousands.
-        cache_max_bytes: 8 * 1024 * 1024,
         // A list of ids: 256 KiB is generous.
         max_body_bytes: 256 * 1024,
+        ..STANDARD
     }
 }

@@ -6,9 +6,10 @@ use super::{model::Review, Reviews};
 use crate::{
     context::RequestContext,
     services::{
-        batch::{LoadedMap, Loader},
+        batch::{Batcher, LoadedMap, Loader},
         support::LoadError,
         upstream::{Fetched, UpstreamError},
+        Clients, Loaders, PerRequest,
     },
     FastMap,
 };
@@ -67,5 +68,24 @@ impl Loader<(String, u32)> for ReviewsByProduct {
             }
         }
         Ok(out)
+    }
+}
+
+impl PerRequest for ReviewsByProduct {
+    type Key = (String, u32);
+    const SERVICE: &'static str = super::NAME;
+
+    fn new(clients: &Clients, ctx: Arc<RequestContext>) -> Self {
+        Self {
+            ctx,
+            reviews: clients.reviews.clone(),
+        }
+    }
+}
+
+impl Loaders {
+    /// Last reviews by `(product id, limit)` (`GET /reviews?productIds=&limit=`).
+    pub fn reviews_by_product(&self) -> Arc<Batcher<(String, u32), ReviewsByProduct>> {
+        self.get()
     }
 }

@@ -19,10 +19,23 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::upstream::Upstream;
+use super::{
+    registry::{Presence, ServiceSpec},
+    upstream::Upstream,
+};
 
 /// The service's name (metrics label, `extensions.service`, config key).
 pub const NAME: &str = "shipping";
+
+/// The service as the registry knows it (`services/registry.rs`).
+pub const SERVICE: ServiceSpec = ServiceSpec {
+    name: NAME,
+    env: "BFF_UPSTREAM_SHIPPING",
+    policy: policy::defaults,
+    presence: Presence::Optional {
+        without: "Order.shipment answers null with SERVICE_UNAVAILABLE",
+    },
+};
 
 /// Typed client of the shipping service (see [`client`]).
 #[derive(Debug, Clone)]

@@ -1,7 +1,9 @@
 //! The resilience policy of one service: what each call runs under.
 //!
-//! Each service's `policy.rs` returns its defaults; [`Policy::with_overrides`]
-//! lays the `[services.<name>]` config on top.
+//! [`Policy::standard`] holds the numbers most services share, with their
+//! reasons, once; each service's `policy.rs` overrides only what differs for
+//! it, and [`Policy::with_overrides`] lays the `[services.<name>]` config on
+//! top.
 
 use std::time::Duration;
 
@@ -104,44 +106,51 @@ impl Policy {
     }
 }
 
-/// Generic defaults for a service without its own `policy.rs` yet (shipping).
-impl Default for Policy {
-    fn default() -> Self {
+impl Policy {
+    /// The standard every service's `policy.rs` starts from: the numbers
+    /// most services share, so a `policy.rs` states only what differs
+    /// (`Policy { timeout: ..., ..Policy::standard() }`).
+    ///
+    /// No caching: whether an answer may be shared, and with whom, is a
+    /// decision each service states in its own `policy.rs`.
+    pub const fn standard() -> Self {
         Self {
-            // Long enough for an ordinary REST read, short enough to leave
-            // room for one retry inside a 3 s request budget.
-            timeout: Duration::from_secs(1),
-            // One retry of idempotent calls.
-            max_retries: 1,
-            // The retry waits up to 50 ms (full jitter).
+            // An indexed read takes a few ms; 800 ms is many times its
+            // normal latency and still leaves room for a retry inside a 3 s
+            // request budget.
+            timeout: Duration::from_millis(800),
+            // Reads are idempotent: two retries ride out a pod restart.
+            max_retries: 2,
+            // First retry after up to 50 ms, then 100 ms (full jitter).
             retry_backoff: Duration::from_millis(50),
             // Retries add at most 20 % load over the budget window.
             retry_budget_ratio: 0.2,
             breaker: BreakerConfig {
-                // Five failed calls in a row open it.
+                // Five failed calls in a row: the service is down, stop calling.
                 consecutive_failures: 5,
                 // Or half of the calls failing...
                 failure_rate: 0.5,
-                // ...once at least 20 calls were seen...
+                // ...once at least 20 calls were seen (no verdict on 2 calls)...
                 min_calls: 20,
                 // ...over the last 10 s.
                 window: Duration::from_secs(10),
-                // 5 s before probing.
+                // Give it 5 s to recover before probing.
                 open_for: Duration::from_secs(5),
-                // Two probes at a time; two successes close it.
-                probes: 2,
+                // Three probes at a time; three successes close it.
+                probes: 3,
             },
-            // Unknown service: assume answers may depend on the caller.
+            // Not cached until the service says who may share an answer.
             cache_scope: CacheScope::Off,
             // Not cached (see scope).
             cache_ttl: Duration::ZERO,
             // Nothing to serve stale.
             stale_if_error: Duration::ZERO,
-            // A small store in case config enables caching.
-            cache_max_entries: 1_000,
-            // And 4 MiB.
-            cache_max_bytes: 4 * 1024 * 1024,
-            // 4 MiB body cap.
+            // Batch keys are id sets: 10 000 entries cover a busy minute.
+            cache_max_entries: 10_000,
+            // Small records in batches of 100: 8 MiB.
+            cache_max_bytes: 8 * 1024 * 1024,
+            // 100 records of a few hundred bytes is tens of KB; 4 MiB
+            // leaves ample room.
             max_body_bytes: 4 * 1024 * 1024,
         }
     }
