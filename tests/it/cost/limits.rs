@@ -254,31 +254,7 @@ async fn deeply_nested_brackets_are_refused_before_parsing() {
 #[tokio::test]
 async fn the_graphiql_introspection_query_passes_every_client_guard() {
     let stack = TestStack::builder().with_demo().start().await;
-    let q = r#"
-    query IntrospectionQuery {
-      __schema {
-        queryType { name } mutationType { name } subscriptionType { name }
-        types { ...FullType }
-        directives { name description locations args { ...InputValue } }
-      }
-    }
-    fragment FullType on __Type {
-      kind name description
-      fields(includeDeprecated: true) {
-        name description args { ...InputValue } type { ...TypeRef }
-        isDeprecated deprecationReason
-      }
-      inputFields { ...InputValue }
-      interfaces { ...TypeRef }
-      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
-      possibleTypes { ...TypeRef }
-    }
-    fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
-    fragment TypeRef on __Type {
-      kind name
-      ofType { kind name ofType { kind name ofType { kind name ofType { kind name
-        ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
-    }"#;
+    let q = include_str!("../../fixtures/introspection.graphql");
     for kind in [ClientKind::Web, ClientKind::Mobile] {
         let a = stack.graphql(kind, q, None).await;
         assert!(kinds(&a).is_empty(), "{kind:?}: {}", a.body);
