@@ -160,6 +160,12 @@ impl TestStack {
         }
     }
 
+    /// Stops the clock of the in-memory budgets: buckets refill only when a
+    /// test calls `gateway.runtime.budgets.local().advance_clock(..)`.
+    pub fn hold_budget_clock(&self) {
+        self.gateway.runtime.budgets.local().hold_clock();
+    }
+
     /// Base URL of a client, e.g. `http://127.0.0.1:PORT`.
     pub fn url(&self, kind: ClientKind) -> String {
         format!(
