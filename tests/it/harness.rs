@@ -5,6 +5,8 @@
 //! HTTP to it, and asserts on status codes, bodies and the demo services'
 //! `/_control/stats`, never on wall-clock time.
 
+pub mod stub;
+
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use bff::Gateway;

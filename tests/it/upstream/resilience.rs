@@ -12,10 +12,8 @@ use std::{
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Request, Schema};
 use bff_core::services::{orders, products, users, BreakerState, Services};
 
-use super::{
-    all_at, customer, extensions, request,
-    stub::{response, Stub},
-};
+use super::{all_at, customer, extensions, request};
+use crate::harness::stub::{response, Stub};
 
 /// A stub whose status can be switched; 200 answers `body(request head)`.
 struct Switch {
