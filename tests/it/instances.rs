@@ -107,7 +107,7 @@ async fn least_outstanding_spreads_idle_traffic_and_avoids_a_slow_instance() {
 async fn one_instance_behaves_as_before() {
     let stack = TestStack::builder().with_demo().start().await;
     lookups(&stack, 1, 5).await;
-    let stats = stack.service_stats(ServiceName::Products).await;
+    let stats = stack.calls(ServiceName::Products).await;
     assert_eq!(stats.get(PRODUCTS).copied(), Some(5));
     assert_eq!(
         stats.get("GET /health"),

@@ -200,5 +200,5 @@ async fn the_flood_limiter_drops_requests_before_parsing() {
     );
     assert_eq!(refused[0].codes(), vec!["RATE_LIMITED"]);
     assert!(refused[0].header("retry-after").is_some());
-    assert_eq!(stack.service_requests(ServiceName::Products).await, 0);
+    assert_eq!(stack.total_calls(ServiceName::Products).await, 0);
 }
