@@ -141,14 +141,7 @@ pub struct Answer {
 impl Answer {
     /// `errors[*].extensions.code`.
     pub fn codes(&self) -> Vec<String> {
-        self.body["errors"]
-            .as_array()
-            .map(|errs| {
-                errs.iter()
-                    .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        codes(&self.body)
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
@@ -303,17 +296,10 @@ impl TestStack {
         .await;
     }
 
-    /// Sets a demo service's faults (`PUT /_control/faults`).
+    /// Sets a demo service's faults (`PUT /_control/faults`; its first
+    /// instance when it runs several).
     pub async fn set_faults(&self, name: ServiceName, faults: Value) {
-        let status = self
-            .http
-            .put(format!("{}/_control/faults", self.service_url(name)))
-            .json(&faults)
-            .send()
-            .await
-            .expect("faults answers")
-            .status();
-        assert!(status.is_success(), "PUT /_control/faults: {status}");
+        self.fault_instance(name, 0, faults).await;
     }
 
     /// Clears faults and counters of every demo service.
@@ -454,6 +440,18 @@ pub fn errors_by_path(mut body: Value) -> Value {
         errors.sort_by_key(|e| e["path"].to_string());
     }
     body
+}
+
+/// `errors[*].extensions.code` of a GraphQL answer.
+pub fn codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errs| {
+            errs.iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A fault put on one demo service before a scenario runs.

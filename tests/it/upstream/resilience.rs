@@ -10,10 +10,13 @@ use std::{
 };
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Request, Schema};
-use bff_core::services::{orders, products, users, BreakerState, Services};
+use bff_core::{
+    config::ServiceConfig,
+    services::{orders, products, users, BreakerState, Services},
+};
 
 use super::{all_at, customer, extensions, request};
-use crate::harness::stub::{response, Stub};
+use crate::harness::stub::{ids_of, response, Stub};
 
 /// A stub whose status can be switched; 200 answers `body(request head)`.
 struct Switch {
@@ -58,6 +61,11 @@ impl Switch {
     fn set(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
     }
+
+    /// The upstream layer with every contract service at this stub.
+    fn services(&self, tweak: impl Fn(&mut ServiceConfig)) -> Services {
+        Services::from_config(&all_at(&self.stub.url, tweak)).unwrap()
+    }
 }
 
 fn user_json(id: &str) -> String {
@@ -68,31 +76,20 @@ fn user_json(id: &str) -> String {
 
 /// Answers `?ids=a,b` with one user per id.
 fn users_by_ids(head: &str) -> String {
-    let ids = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|target| target.split("ids=").nth(1))
-        .map(|rest| rest.split('&').next().unwrap_or_default().to_string())
-        .unwrap_or_default();
-    let items: Vec<String> = ids
-        .split(',')
-        .filter(|i| !i.is_empty())
-        .map(user_json)
-        .collect();
+    let items: Vec<String> = ids_of(head).iter().map(|id| user_json(id)).collect();
     format!("[{}]", items.join(","))
 }
 
 #[tokio::test]
 async fn breaker_opens_fails_fast_probes_and_closes_after_recovery() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(0);
         c.breaker_consecutive_failures = Some(3);
         c.breaker_open_for = Some(Duration::from_millis(150));
         c.breaker_probes = Some(1);
         c.cache_ttl = Some(Duration::ZERO);
-    }))
-    .unwrap();
+    });
     let users = &services.clients().users;
     let ctx = request(customer());
     svc.set(503);
@@ -137,12 +134,11 @@ async fn breaker_opens_fails_fast_probes_and_closes_after_recovery() {
 #[tokio::test]
 async fn reset_breaker_closes_it_at_once() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(0);
         c.breaker_consecutive_failures = Some(1);
         c.breaker_open_for = Some(Duration::from_secs(60));
-    }))
-    .unwrap();
+    });
     svc.set(500);
     let ctx = request(customer());
     assert!(services
@@ -167,15 +163,14 @@ async fn reset_breaker_closes_it_at_once() {
 #[tokio::test]
 async fn transient_failures_are_retried_within_the_budget_only() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(2);
         c.retry_budget_ratio = Some(0.2);
         // Keep the breaker out of the way: this test is about retries.
         c.breaker_consecutive_failures = Some(1_000);
         c.breaker_failure_rate = Some(2.0);
         c.cache_ttl = Some(Duration::ZERO);
-    }))
-    .unwrap();
+    });
     let ctx = request(customer());
     svc.set(503);
     // 5 calls × (1 + 2 retries) = 15 attempts; 10 retries fit the floor.
@@ -218,11 +213,10 @@ async fn transient_failures_are_retried_within_the_budget_only() {
 #[tokio::test]
 async fn a_post_is_retried_only_with_an_idempotency_key() {
     let svc = Switch::start(|_| "{}".into()).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(2);
         c.breaker_consecutive_failures = Some(1_000);
-    }))
-    .unwrap();
+    });
     let ctx = request(customer());
     svc.set(503);
     let upstream = services.clients().orders.upstream();
@@ -249,11 +243,10 @@ async fn a_post_is_retried_only_with_an_idempotency_key() {
 #[tokio::test]
 async fn a_slow_service_times_out_with_upstream_timeout() {
     let svc = Switch::start_slow(Duration::from_millis(400), users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.timeout = Some(Duration::from_millis(50));
         c.max_retries = Some(1);
-    }))
-    .unwrap();
+    });
     let err = services
         .clients()
         .users
@@ -271,12 +264,11 @@ async fn a_slow_service_times_out_with_upstream_timeout() {
 #[tokio::test]
 async fn no_attempt_outlives_the_request_deadline() {
     let svc = Switch::start_slow(Duration::from_millis(400), users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.timeout = Some(Duration::from_secs(5));
         c.max_retries = Some(3);
         c.breaker_consecutive_failures = Some(1);
-    }))
-    .unwrap();
+    });
     let ctx = Arc::new(bff_core::context::RequestContext::new(
         bff_core::context::ClientKind::Web,
         customer(),
@@ -308,7 +300,7 @@ async fn no_attempt_outlives_the_request_deadline() {
 #[tokio::test]
 async fn identical_concurrent_cacheable_requests_make_one_upstream_call() {
     let svc = Switch::start_slow(Duration::from_millis(100), users_by_ids).await;
-    let services = Arc::new(Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap());
+    let services = Arc::new(svc.services(|_| {}));
     let calls = (0..50).map(|_| {
         let services = services.clone();
         tokio::spawn(async move {
@@ -340,7 +332,7 @@ async fn identical_concurrent_cacheable_requests_make_one_upstream_call() {
 #[tokio::test]
 async fn an_answer_is_decoded_once_whoever_reads_it_first() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();
+    let services = svc.services(|_| {});
     let upstream = services.upstream("users").unwrap();
     let ctx = request(customer());
     let decodes = std::sync::atomic::AtomicUsize::new(0);
@@ -375,7 +367,7 @@ async fn an_answer_is_decoded_once_whoever_reads_it_first() {
 #[tokio::test]
 async fn many_ids_are_loaded_in_calls_of_at_most_100() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();
+    let services = svc.services(|_| {});
     let loaders = services.loaders(request(customer()));
     let ids: Vec<String> = (1..=250).map(|i| format!("u{i}")).collect();
     let found = loaders.users_by_id().load_many(ids.clone()).await.unwrap();
@@ -432,12 +424,11 @@ fn schema() -> Schema<Query, EmptyMutation, EmptySubscription> {
 #[tokio::test]
 async fn stale_if_error_serves_the_cached_answer_and_marks_its_path() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.cache_ttl = Some(Duration::from_millis(50));
         c.stale_if_error = Some(Duration::from_secs(60));
         c.max_retries = Some(0);
-    }))
-    .unwrap();
+    });
     let gql = schema();
     let run = |ctx: Arc<bff_core::context::RequestContext>| {
         let req = Request::new("{ a: userName(id: \"u1\") }").data(services.loaders(ctx));
@@ -517,7 +508,7 @@ async fn per_caller_answers_are_never_shared_between_callers() {
         "[]".into()
     })
     .await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();
+    let services = svc.services(|_| {});
     let mut other = customer();
     other.identity.as_mut().unwrap().sub = "u2".into();
     for caller in [customer(), customer(), other.clone(), other] {
