@@ -15,7 +15,7 @@ use bff_core::{
     services::{orders, products, users, BreakerState, Services},
 };
 
-use super::{all_at, customer, extensions, request};
+use super::{all_at, customer, extensions, request, users_u1_fails};
 use crate::harness::stub::{ids_of, response, Stub};
 
 /// A stub whose status can be switched; 200 answers `body(request head)`.
@@ -175,12 +175,7 @@ async fn transient_failures_are_retried_within_the_budget_only() {
     svc.set(503);
     // 5 calls × (1 + 2 retries) = 15 attempts; 10 retries fit the floor.
     for _ in 0..5 {
-        let err = services
-            .clients()
-            .users
-            .by_ids(&ctx, &["u1".into()])
-            .await
-            .unwrap_err();
+        let err = users_u1_fails(&services, &ctx).await;
         assert_eq!(err.status(), Some(503));
     }
     assert_eq!(svc.stub.hits(), 15);
@@ -247,12 +242,7 @@ async fn a_slow_service_times_out_with_upstream_timeout() {
         c.timeout = Some(Duration::from_millis(50));
         c.max_retries = Some(1);
     });
-    let err = services
-        .clients()
-        .users
-        .by_ids(&request(customer()), &["u1".into()])
-        .await
-        .unwrap_err();
+    let err = users_u1_fails(&services, &request(customer())).await;
     let ext = extensions(&err);
     assert_eq!(ext["code"], "UPSTREAM_TIMEOUT");
     assert_eq!(ext["service"], "users");
@@ -276,12 +266,7 @@ async fn no_attempt_outlives_the_request_deadline() {
         None,
         Duration::from_millis(100),
     ));
-    let err = services
-        .clients()
-        .users
-        .by_ids(&ctx, &["u1".into()])
-        .await
-        .unwrap_err();
+    let err = users_u1_fails(&services, &ctx).await;
     assert_eq!(extensions(&err)["code"], "UPSTREAM_TIMEOUT");
     assert_eq!(svc.stub.hits(), 1, "no retry past the deadline");
     // Our own deadline says nothing about the service: the breaker stays closed.

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use super::{all_at, customer, extensions, request};
+use super::{all_at, customer, extensions, request, users_u1_fails};
 use crate::harness::stub::{json, response, Stub};
 use bff_core::services::Services;
 
@@ -26,12 +26,7 @@ async fn redirects_are_not_followed_and_identity_never_reaches_another_host() {
     })
     .await;
     let services = Services::from_config(&all_at(&origin.url, |_| {})).unwrap();
-    let err = services
-        .clients()
-        .users
-        .by_ids(&request(customer()), &["u1".into()])
-        .await
-        .unwrap_err();
+    let err = users_u1_fails(&services, &request(customer())).await;
     let ext = extensions(&err);
     assert_eq!(ext["code"], "UPSTREAM_ERROR");
     assert_eq!(ext["status"], 302);
