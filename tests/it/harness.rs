@@ -263,6 +263,17 @@ impl TestStack {
             .expect("readyz is JSON")
     }
 
+    /// One upstream's entry in the web client's `/readyz` (`null` when not
+    /// listed).
+    pub async fn upstream_health(&self, name: ServiceName) -> Value {
+        let ready = self.readyz(ClientKind::Web).await;
+        ready["upstreams"]
+            .as_array()
+            .and_then(|u| u.iter().find(|s| s["name"] == name.as_str()))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     /// Requests per route seen by a demo service (`/_control/stats`).
     pub async fn calls(&self, name: ServiceName) -> HashMap<String, u64> {
         stats(&self.http, &self.service_url(name)).await

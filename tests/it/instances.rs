@@ -114,12 +114,7 @@ async fn one_instance_behaves_as_before() {
         None,
         "no active checks of a single instance"
     );
-    let ready = stack.readyz(ClientKind::Web).await;
-    let products = ready["upstreams"]
-        .as_array()
-        .and_then(|u| u.iter().find(|s| s["name"] == "products"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let products = stack.upstream_health(ServiceName::Products).await;
     assert_eq!(products["instances"].as_array().map(Vec::len), Some(1));
     assert_eq!(products["instances"][0]["requests"], 5);
 }
@@ -172,12 +167,7 @@ async fn a_down_instance_is_ejected_after_two_failures_while_the_service_answers
     lookups(&stack, 1, 12).await;
     let dropped = stack.dropped_per_instance(ServiceName::Products).await;
     assert_eq!(dropped[1], 2, "two failures eject it: {dropped:?}");
-    let ready = stack.readyz(ClientKind::Web).await;
-    let products = ready["upstreams"]
-        .as_array()
-        .and_then(|u| u.iter().find(|s| s["name"] == "products"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let products = stack.upstream_health(ServiceName::Products).await;
     assert_eq!(products["breaker"], "CLOSED", "{products}");
     assert_eq!(products["instances"][1]["ejected"], true, "{products}");
     // Ejected: no more calls while the others answer.
@@ -232,20 +222,15 @@ async fn active_health_checks_take_a_down_instance_out_and_back() {
     stack
         .fault_instance(ServiceName::Products, 0, json!({"down": true}))
         .await;
-    let instance_state = |ready: &Value, i: usize| {
-        ready["upstreams"]
-            .as_array()
-            .and_then(|u| u.iter().find(|s| s["name"] == "products"))
-            .map(|p| p["instances"][i]["healthy"].clone())
-            .unwrap_or(Value::Null)
-    };
     // The checks run on their own timer: the test waits for the state they
     // set, for as long as they take.
     let until = |healthy: bool, what: &'static str| {
         let stack = &stack;
         async move {
             for _ in 0..2_000 {
-                if instance_state(&stack.readyz(ClientKind::Web).await, 0) == healthy {
+                if stack.upstream_health(ServiceName::Products).await["instances"][0]["healthy"]
+                    == healthy
+                {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -9,6 +9,7 @@ use std::{
 };
 
 use bff_core::{config::Config, context::ClientKind};
+use demo_services::ServiceName;
 
 use crate::harness::{
     stub::{products_by_ids, Stub},
@@ -206,11 +207,6 @@ async fn the_adaptive_limit_keeps_a_slow_service_from_being_flooded() {
     assert_eq!(refused.len(), 16, "all but the limit refused at once");
     assert_eq!(products.hits(), 4, "never more than the limit in flight");
     // Slow answers shrank the limit (visible in /readyz).
-    let ready = stack.readyz(ClientKind::Web).await;
-    let limit = ready["upstreams"]
-        .as_array()
-        .and_then(|u| u.iter().find(|s| s["name"] == "products"))
-        .map(|p| p["concurrencyLimit"].clone())
-        .unwrap_or_default();
+    let limit = stack.upstream_health(ServiceName::Products).await["concurrencyLimit"].clone();
     assert!(limit.as_u64().is_some_and(|l| l < 4), "{limit}");
 }
