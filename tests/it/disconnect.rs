@@ -5,35 +5,71 @@
 use std::time::Duration;
 
 use bff_core::context::ClientKind;
-use demo_services::ServiceName;
 use serde_json::json;
 
-use crate::harness::TestStack;
+use crate::harness::{
+    stub::{response, Stub},
+    TestStack,
+};
 
 #[tokio::test]
 async fn a_client_disconnect_stops_the_fan_out() {
-    let stack = TestStack::builder().with_demo().start().await;
-    // 40 distinct skus, fetched one call each, 8 at a time, 600 ms per call:
-    // five waves over 3 s if nobody stopped it.
-    stack
-        .fault(ServiceName::Inventory, json!({"latencyMs": 600}))
+    // The legacy inventory is asked once per sku, 8 at a time; its answers
+    // are held until the test releases them, so the first wave stays in
+    // flight for exactly as long as the test needs.
+    let inventory =
+        Stub::held(|_| response("503 Unavailable", &[("content-length", "0")], b"")).await;
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| {
+            c.services.inventory.url = Some(inventory.url.clone());
+            // No deadline of the gateway's own ends a held call: only the
+            // client going away can.
+            c.services.inventory.timeout = Some(Duration::from_secs(3600));
+            c.server.request_timeout = Duration::from_secs(3600);
+            // One request at a time on web: a probe is let in only once the
+            // abandoned request has left the gateway.
+            c.clients.web.max_in_flight = 1;
+        })
+        .start()
         .await;
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .expect("client");
-    let sent = impatient
-        .post(format!("{}/graphql", stack.url(ClientKind::Web)))
-        .header("content-type", "application/json")
-        .body(json!({"query": "{ products(first: 40) { id stock { available } } }"}).to_string())
-        .send()
+    let url = format!("{}/graphql", stack.url(ClientKind::Web));
+    let http = stack.http.clone();
+    let client = tokio::spawn(async move {
+        http.post(url)
+            .header("content-type", "application/json")
+            .body(
+                json!({"query": "{ products(first: 40) { id stock { available } } }"}).to_string(),
+            )
+            .send()
+            .await
+    });
+    inventory
+        .until("the first wave of 8 stock calls is in flight", |s| {
+            s.hits() == 8
+        })
         .await;
-    assert!(sent.is_err(), "the client gave up before the answer");
-    // Long enough for three more waves, had the fan-out gone on.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    let calls = stack.service_requests(ServiceName::Inventory).await;
-    eprintln!(
-        "figures: client gone after 300 ms: {calls} of 40 stock calls made (first wave of 8 only)"
-    );
-    assert!(calls <= 8, "only the first wave was sent: {calls}");
+    // The client goes away (its connection is closed).
+    client.abort();
+    assert!(client.await.unwrap_err().is_cancelled());
+    // The gateway drops the request: its slot frees up.
+    let mut probes = 0;
+    while stack
+        .graphql(ClientKind::Web, "{ __typename }", None)
+        .await
+        .status
+        == 503
+    {
+        probes += 1;
+        assert!(probes < 10_000, "the abandoned request never left");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A fan-out still running could send its next wave only once the first
+    // one answers; the first one answers only now, after the request's
+    // future (and its loaders' batch tasks) is gone.
+    inventory.release();
+    inventory
+        .until("the first wave answered", |s| s.answered() == 8)
+        .await;
+    assert_eq!(inventory.hits(), 8, "only the first wave was sent");
 }

@@ -5,12 +5,20 @@
 //! HTTP to it, and asserts on status codes, bodies and the demo services'
 //! `/_control/stats`, never on wall-clock time.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+pub mod stub;
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use bff::Gateway;
 use bff_core::{
+    caller::{Caller, Identity, Role, Tier},
     config::{Config, Secret},
-    context::ClientKind,
+    context::{ClientKind, RequestContext},
 };
 use demo_services::{DemoOptions, DemoServices, ServiceName};
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -133,14 +141,7 @@ pub struct Answer {
 impl Answer {
     /// `errors[*].extensions.code`.
     pub fn codes(&self) -> Vec<String> {
-        self.body["errors"]
-            .as_array()
-            .map(|errs| {
-                errs.iter()
-                    .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        codes(&self.body)
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
@@ -158,6 +159,12 @@ impl TestStack {
             demo: false,
             instances: HashMap::new(),
         }
+    }
+
+    /// Stops the clock of the in-memory budgets: buckets refill only when a
+    /// test calls `gateway.runtime.budgets.local().advance_clock(..)`.
+    pub fn hold_budget_clock(&self) {
+        self.gateway.runtime.budgets.local().hold_clock();
     }
 
     /// Base URL of a client, e.g. `http://127.0.0.1:PORT`.
@@ -256,14 +263,25 @@ impl TestStack {
             .expect("readyz is JSON")
     }
 
+    /// One upstream's entry in the web client's `/readyz` (`null` when not
+    /// listed).
+    pub async fn upstream_health(&self, name: ServiceName) -> Value {
+        let ready = self.readyz(ClientKind::Web).await;
+        ready["upstreams"]
+            .as_array()
+            .and_then(|u| u.iter().find(|s| s["name"] == name.as_str()))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     /// Requests per route seen by a demo service (`/_control/stats`).
-    pub async fn service_stats(&self, name: ServiceName) -> HashMap<String, u64> {
+    pub async fn calls(&self, name: ServiceName) -> HashMap<String, u64> {
         stats(&self.http, &self.service_url(name)).await
     }
 
     /// Total requests seen by a demo service (its `/_control` routes excluded).
-    pub async fn service_requests(&self, name: ServiceName) -> u64 {
-        self.service_stats(name)
+    pub async fn total_calls(&self, name: ServiceName) -> u64 {
+        self.calls(name)
             .await
             .iter()
             .filter(|(route, _)| !route.contains("/_control"))
@@ -275,22 +293,24 @@ impl TestStack {
     pub async fn upstream_requests(&self) -> u64 {
         let mut total = 0;
         for name in ServiceName::ALL {
-            total += self.service_requests(name).await;
+            total += self.total_calls(name).await;
         }
         total
     }
 
-    /// Sets a demo service's faults (`PUT /_control/faults`).
-    pub async fn fault(&self, name: ServiceName, faults: Value) {
-        let status = self
-            .http
-            .put(format!("{}/_control/faults", self.service_url(name)))
-            .json(&faults)
-            .send()
-            .await
-            .expect("faults answers")
-            .status();
-        assert!(status.is_success(), "PUT /_control/faults: {status}");
+    /// Puts a demo service down (connections dropped) or back up.
+    pub async fn set_down(&self, name: ServiceName, down: bool) {
+        self.set_faults(
+            name,
+            json!({"latencyMs": 0, "errorRate": 0.0, "errorStatus": 503, "down": down}),
+        )
+        .await;
+    }
+
+    /// Sets a demo service's faults (`PUT /_control/faults`; its first
+    /// instance when it runs several).
+    pub async fn set_faults(&self, name: ServiceName, faults: Value) {
+        self.fault_instance(name, 0, faults).await;
     }
 
     /// Clears faults and counters of every demo service.
@@ -370,6 +390,118 @@ impl TestStack {
         let base = self.url(kind);
         answer(f(&self.http, &base).send().await.expect("gateway answers")).await
     }
+}
+
+/// A verified identity, as the gateway builds it from a token.
+pub fn identity(sub: &str, roles: &[Role]) -> Identity {
+    Identity {
+        sub: sub.to_string(),
+        roles: roles.to_vec(),
+        scopes: Vec::new(),
+        tier: Tier::Free,
+    }
+}
+
+/// Executes a document on a client's schema in-process, with the request
+/// data the edge builds, for a caller whose token already verified.
+/// Bypasses only HTTP and authentication; resolvers, loaders and the
+/// upstream layer (real demo services) are the ones the gateway runs.
+pub async fn execute_as(
+    stack: &TestStack,
+    kind: ClientKind,
+    identity: Option<Identity>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let runtime = stack.gateway.runtime.clone();
+    let caller = Caller {
+        identity,
+        ip: IpAddr::from([127, 0, 0, 1]),
+    };
+    let ctx = Arc::new(RequestContext::new(
+        kind,
+        caller,
+        "in-process".to_string(),
+        None,
+        Duration::from_secs(10),
+    ));
+    let schema = bff::client_schema(kind);
+    let mut request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(ctx.clone())
+        .data(runtime.services.loaders(ctx))
+        .data(runtime.clone());
+    let roots = request
+        .parsed_query()
+        .ok()
+        .and_then(|doc| bff_core::graphql::selected_operation(doc, None))
+        .map(|(_, op)| schema.root_fields(op))
+        .unwrap_or_default();
+    let mut response = (schema.execute)(request).await;
+    // What the edge does after execution: errored fields are `null`.
+    bff_core::server::nulls::restore_root(&mut response, &roots);
+    bff_core::server::nulls::fill_errored_fields(&mut response);
+    serde_json::to_value(&response).expect("response serializes")
+}
+
+/// `body` with its errors sorted by path: fields resolve concurrently, so
+/// the order errors arrive in is not part of the behaviour.
+pub fn errors_by_path(mut body: Value) -> Value {
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        errors.sort_by_key(|e| e["path"].to_string());
+    }
+    body
+}
+
+/// `errors[*].extensions.code` of a GraphQL answer.
+pub fn codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errs| {
+            errs.iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A fault put on one demo service before a scenario runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// Connections dropped.
+    Down(ServiceName),
+    /// Every call answers 500.
+    Failing(ServiceName),
+}
+
+impl TestStack {
+    /// Puts `fault` on its demo service.
+    pub async fn set_fault(&self, fault: Fault) {
+        match fault {
+            Fault::Down(name) => self.set_down(name, true).await,
+            Fault::Failing(name) => {
+                self.set_faults(name, json!({"errorRate": 1.0, "errorStatus": 500}))
+                    .await
+            }
+        }
+    }
+}
+
+/// One row of a fault table: on a fresh demo stack with `fault` (if any),
+/// `query` run in process on `client` as `caller`; the answer with its
+/// errors sorted by path.
+pub async fn scenario(
+    client: ClientKind,
+    caller: Identity,
+    query: &str,
+    variables: Value,
+    fault: Option<Fault>,
+) -> Value {
+    let stack = TestStack::builder().with_demo().start().await;
+    if let Some(fault) = fault {
+        stack.set_fault(fault).await;
+    }
+    errors_by_path(execute_as(&stack, client, Some(caller), query, variables).await)
 }
 
 /// Reads a response into an [`Answer`] (body parsed as JSON when it is JSON).

@@ -41,7 +41,7 @@ fn order_id(a: &Answer) -> String {
 
 async fn posts(stack: &TestStack) -> u64 {
     stack
-        .service_stats(ServiceName::Orders)
+        .calls(ServiceName::Orders)
         .await
         .get("POST /orders")
         .copied()

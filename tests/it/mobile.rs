@@ -6,144 +6,13 @@
 //! a verified caller put straight into the request data ([`execute_as`]),
 //! to look at one resolver's behaviour without the edge.
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
-
 use bff_core::{
-    caller::{Caller, Identity, Role, Tier},
-    config::{Config, PersistedQueriesMode},
-    context::{ClientKind, RequestContext},
-    server::persisted::sha256_hex,
+    caller::Role, config::PersistedQueriesMode, context::ClientKind, server::persisted::sha256_hex,
 };
-use demo_services::{DemoServices, ServiceName};
+use demo_services::ServiceName;
 use serde_json::{json, Value};
 
-use crate::harness::{answer, stats, TestStack};
-
-/// The demo services and a gateway pointed at them.
-pub(crate) struct Shop {
-    pub demo: DemoServices,
-    pub stack: TestStack,
-}
-
-impl Shop {
-    pub(crate) async fn start(configure: impl FnOnce(&mut Config)) -> Shop {
-        let demo = DemoServices::start(0).await.expect("demo services start");
-        let urls = demo.urls();
-        let stack = TestStack::builder()
-            .config(|c| {
-                for (name, url) in urls {
-                    let svc = match name {
-                        ServiceName::Users => &mut c.services.users,
-                        ServiceName::Products => &mut c.services.products,
-                        ServiceName::Orders => &mut c.services.orders,
-                        ServiceName::Reviews => &mut c.services.reviews,
-                        ServiceName::Inventory => &mut c.services.inventory,
-                        ServiceName::Recommendations => &mut c.services.recommendations,
-                        ServiceName::Shipping => continue,
-                    };
-                    svc.url = Some(url);
-                }
-                configure(c);
-            })
-            .start()
-            .await;
-        Shop { demo, stack }
-    }
-
-    /// `byRoute` counts of one demo service.
-    pub(crate) async fn calls(&self, name: ServiceName) -> std::collections::HashMap<String, u64> {
-        stats(&self.stack.http, &self.demo.url(name)).await
-    }
-
-    /// Total requests a demo service received.
-    pub(crate) async fn total_calls(&self, name: ServiceName) -> u64 {
-        self.calls(name).await.values().sum()
-    }
-
-    /// Puts a demo service down (connections dropped) or back up.
-    pub(crate) async fn set_down(&self, name: ServiceName, down: bool) {
-        self.set_faults(
-            name,
-            json!({"latencyMs": 0, "errorRate": 0.0, "errorStatus": 503, "down": down}),
-        )
-        .await;
-    }
-
-    /// Sets a demo service's faults (`/_control/faults`).
-    pub(crate) async fn set_faults(&self, name: ServiceName, faults: Value) {
-        let resp = self
-            .stack
-            .http
-            .put(format!("{}/_control/faults", self.demo.url(name)))
-            .header("content-type", "application/json")
-            .body(faults.to_string())
-            .send()
-            .await
-            .expect("control answers");
-        assert!(resp.status().is_success());
-    }
-}
-
-/// A verified identity, as the gateway builds it from a token.
-pub(crate) fn identity(sub: &str, roles: &[Role]) -> Identity {
-    Identity {
-        sub: sub.to_string(),
-        roles: roles.to_vec(),
-        scopes: Vec::new(),
-        tier: Tier::Free,
-    }
-}
-
-/// Executes a document on a client's schema in-process, with the request
-/// data the edge builds, for a caller whose token already verified.
-/// Bypasses only HTTP and authentication; resolvers, loaders and the
-/// upstream layer (real demo services) are the ones the gateway runs.
-pub(crate) async fn execute_as(
-    stack: &TestStack,
-    kind: ClientKind,
-    identity: Option<Identity>,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let runtime = stack.gateway.runtime.clone();
-    let caller = Caller {
-        identity,
-        ip: IpAddr::from([127, 0, 0, 1]),
-    };
-    let ctx = Arc::new(RequestContext::new(
-        kind,
-        caller,
-        "in-process".to_string(),
-        None,
-        Duration::from_secs(10),
-    ));
-    let schema = bff::client_schema(kind);
-    let mut request = async_graphql::Request::new(query)
-        .variables(async_graphql::Variables::from_json(variables))
-        .data(ctx.clone())
-        .data(runtime.services.loaders(ctx))
-        .data(runtime.clone());
-    let roots = request
-        .parsed_query()
-        .ok()
-        .and_then(|doc| bff_core::graphql::selected_operation(doc, None))
-        .map(|(_, op)| schema.root_fields(op))
-        .unwrap_or_default();
-    let mut response = (schema.execute)(request).await;
-    // What the edge does after execution: errored fields are `null`.
-    bff_core::server::nulls::restore_root(&mut response, &roots);
-    bff_core::server::nulls::fill_errored_fields(&mut response);
-    serde_json::to_value(&response).expect("response serializes")
-}
-
-/// `body` with its errors sorted by path: fields resolve concurrently, so
-/// the order errors arrive in is not part of the behaviour.
-pub(crate) fn errors_by_path(mut body: Value) -> Value {
-    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
-        errors.sort_by_key(|e| e["path"].to_string());
-    }
-    body
-}
+use crate::harness::{answer, execute_as, identity, scenario, Fault, TestStack};
 
 fn operation(file: &str) -> &'static str {
     bff_mobile::operations::ALL
@@ -178,6 +47,11 @@ fn enc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// POSTs `body` to the mobile `/graphql`, anonymously.
+async fn post(stack: &TestStack, body: Value) -> crate::harness::Answer {
+    stack.post(ClientKind::Mobile, body, None, &[]).await
 }
 
 async fn get(stack: &TestStack, query_string: &str) -> crate::harness::Answer {
@@ -251,9 +125,9 @@ mod sdl {
 
 #[tokio::test]
 async fn home_answers_the_whole_screen_with_one_call_per_service() {
-    let shop = Shop::start(|_| {}).await;
+    let stack = TestStack::builder().with_demo().start().await;
     let body = execute_as(
-        &shop.stack,
+        &stack,
         ClientKind::Mobile,
         Some(identity("u1", &[Role::Customer])),
         home_doc(),
@@ -292,27 +166,24 @@ async fn home_answers_the_whole_screen_with_one_call_per_service() {
     ];
     for (name, expected) in counts {
         assert_eq!(
-            shop.total_calls(name).await,
+            stack.total_calls(name).await,
             expected,
             "{} calls: {:?}",
             name.as_str(),
-            shop.calls(name).await
+            stack.calls(name).await
         );
     }
 }
 
+/// `home` for customer `u1` on a fresh stack under `fault`.
+async fn home_under(fault: Fault) -> Value {
+    let u1 = identity("u1", &[Role::Customer]);
+    scenario(ClientKind::Mobile, u1, home_doc(), json!({}), Some(fault)).await
+}
+
 #[tokio::test]
 async fn a_down_inventory_nulls_only_in_stock() {
-    let shop = Shop::start(|_| {}).await;
-    shop.set_down(ServiceName::Inventory, true).await;
-    let body = execute_as(
-        &shop.stack,
-        ClientKind::Mobile,
-        Some(identity("u1", &[Role::Customer])),
-        home_doc(),
-        json!({}),
-    )
-    .await;
+    let body = home_under(Fault::Down(ServiceName::Inventory)).await;
     let home = &body["data"]["home"];
     let feed = home["feed"].as_array().expect("feed survives");
     assert!(!feed.is_empty());
@@ -336,16 +207,7 @@ async fn a_down_inventory_nulls_only_in_stock() {
 
 #[tokio::test]
 async fn a_down_users_service_nulls_only_the_name_and_avatar() {
-    let shop = Shop::start(|_| {}).await;
-    shop.set_down(ServiceName::Users, true).await;
-    let body = execute_as(
-        &shop.stack,
-        ClientKind::Mobile,
-        Some(identity("u1", &[Role::Customer])),
-        home_doc(),
-        json!({}),
-    )
-    .await;
+    let body = home_under(Fault::Down(ServiceName::Users)).await;
     let home = &body["data"]["home"];
     assert_eq!(home["user"]["id"], "u1", "{body}");
     assert!(home["user"]["name"].is_null());
@@ -360,26 +222,20 @@ async fn a_down_users_service_nulls_only_the_name_and_avatar() {
 
 #[tokio::test]
 async fn home_without_a_token_is_unauthenticated_and_calls_nothing() {
-    let shop = Shop::start(|_| {}).await;
-    let answer = shop
-        .stack
-        .graphql(ClientKind::Mobile, home_doc(), None)
-        .await;
+    let stack = TestStack::builder().with_demo().start().await;
+    let answer = stack.graphql(ClientKind::Mobile, home_doc(), None).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.codes(), vec!["UNAUTHENTICATED"]);
     assert_eq!(answer.body["errors"][0]["path"], json!(["home"]));
     assert!(answer.body["data"].is_null());
-    for name in ServiceName::CONTRACT {
-        assert_eq!(shop.total_calls(name).await, 0, "{}", name.as_str());
-    }
+    assert_eq!(stack.upstream_requests().await, 0);
 }
 
 #[tokio::test]
 async fn home_over_http_with_a_customer_token_is_complete() {
-    let shop = Shop::start(|_| {}).await;
-    let token = shop.stack.token("u1", &["customer"], &[]);
-    let answer = shop
-        .stack
+    let stack = TestStack::builder().with_demo().start().await;
+    let token = stack.token("u1", &["customer"], &[]);
+    let answer = stack
         .graphql(ClientKind::Mobile, home_doc(), Some(&token))
         .await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
@@ -392,8 +248,7 @@ async fn home_over_http_with_a_customer_token_is_complete() {
     // Authenticated answers are never stored by shared caches.
     let hash = sha256_hex(home_doc());
     let url = format!("extensions={}", enc(&pq(&hash).to_string()));
-    let _ = shop
-        .stack
+    let _ = stack
         .post(
             ClientKind::Mobile,
             json!({"query": home_doc(), "extensions": pq(&hash)}),
@@ -401,8 +256,7 @@ async fn home_over_http_with_a_customer_token_is_complete() {
             &[],
         )
         .await;
-    let hit = shop
-        .stack
+    let hit = stack
         .raw(ClientKind::Mobile, |http, base| {
             http.get(format!("{base}/graphql?{url}"))
                 .bearer_auth(&token)
@@ -414,70 +268,48 @@ async fn home_over_http_with_a_customer_token_is_complete() {
 
 #[tokio::test]
 async fn apq_registers_then_hits_over_post() {
-    let shop = Shop::start(|_| {}).await;
-    let stack = &shop.stack;
+    let stack = TestStack::builder().with_demo().start().await;
     let hash = sha256_hex(PRODUCT_QUERY);
     let vars = json!({"id": "p1"});
-    let miss = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"variables": vars, "extensions": pq(&hash)}),
-            None,
-            &[],
-        )
-        .await;
+    let miss = post(&stack, json!({"variables": vars, "extensions": pq(&hash)})).await;
     assert_eq!(miss.status, 200);
     assert_eq!(miss.codes(), vec!["PERSISTED_QUERY_NOT_FOUND"]);
     assert_eq!(miss.body["errors"][0]["message"], "PersistedQueryNotFound");
-    assert_eq!(shop.total_calls(ServiceName::Products).await, 0);
+    assert_eq!(stack.total_calls(ServiceName::Products).await, 0);
 
-    let register = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"query": PRODUCT_QUERY, "variables": vars, "extensions": pq(&hash)}),
-            None,
-            &[],
-        )
-        .await;
+    let register = post(
+        &stack,
+        json!({"query": PRODUCT_QUERY, "variables": vars, "extensions": pq(&hash)}),
+    )
+    .await;
     assert_eq!(register.status, 200);
     assert_eq!(register.body["data"]["product"]["id"], "p1");
 
-    let hit = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"variables": vars, "extensions": pq(&hash)}),
-            None,
-            &[],
-        )
-        .await;
+    let hit = post(&stack, json!({"variables": vars, "extensions": pq(&hash)})).await;
     assert_eq!(hit.status, 200);
     assert_eq!(
         hit.body["data"]["product"],
         register.body["data"]["product"]
     );
 
-    let mismatch = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"query": "{ product(id: \"p2\") { id } }", "extensions": pq(&hash)}),
-            None,
-            &[],
-        )
-        .await;
+    let mismatch = post(
+        &stack,
+        json!({"query": "{ product(id: \"p2\") { id } }", "extensions": pq(&hash)}),
+    )
+    .await;
     assert_eq!(mismatch.status, 400);
     assert_eq!(mismatch.codes(), vec!["BAD_REQUEST"]);
 }
 
 #[tokio::test]
 async fn apq_over_get_is_cacheable_by_a_cdn() {
-    let shop = Shop::start(|_| {}).await;
-    let stack = &shop.stack;
+    let stack = TestStack::builder().with_demo().start().await;
     let hash = sha256_hex(PRODUCT_QUERY);
     let ext = enc(&pq(&hash).to_string());
     let vars = enc(&json!({"id": "p1"}).to_string());
 
     let miss = get(
-        stack,
+        &stack,
         &format!("operationName=P&variables={vars}&extensions={ext}"),
     )
     .await;
@@ -485,7 +317,7 @@ async fn apq_over_get_is_cacheable_by_a_cdn() {
     assert_eq!(miss.header("cache-control").as_deref(), Some("no-store"));
 
     let register = get(
-        stack,
+        &stack,
         &format!(
             "query={}&operationName=P&variables={vars}&extensions={ext}",
             enc(PRODUCT_QUERY)
@@ -496,7 +328,7 @@ async fn apq_over_get_is_cacheable_by_a_cdn() {
     assert_eq!(register.body["data"]["product"]["id"], "p1");
 
     let hit = get(
-        stack,
+        &stack,
         &format!("operationName=P&variables={vars}&extensions={ext}"),
     )
     .await;
@@ -519,7 +351,7 @@ async fn apq_over_get_is_cacheable_by_a_cdn() {
     );
 
     // A query with nothing cacheable is never stored.
-    let typename = get(stack, &format!("query={}", enc("{ __typename }"))).await;
+    let typename = get(&stack, &format!("query={}", enc("{ __typename }"))).await;
     assert_eq!(
         typename.header("cache-control").as_deref(),
         Some("no-store")
@@ -528,40 +360,26 @@ async fn apq_over_get_is_cacheable_by_a_cdn() {
 
 #[tokio::test]
 async fn a_safelist_runs_only_the_committed_operations() {
-    let shop = Shop::start(|c| {
-        c.clients.mobile.persisted_queries = PersistedQueriesMode::Safelist;
-    })
-    .await;
-    let stack = &shop.stack;
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| c.clients.mobile.persisted_queries = PersistedQueriesMode::Safelist)
+        .start()
+        .await;
     let product_doc = operation("product.graphql");
     let vars = json!({"id": "p1"});
 
     // Free-form documents are refused before anything runs.
-    let free = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"query": PRODUCT_QUERY, "variables": vars}),
-            None,
-            &[],
-        )
-        .await;
+    let free = post(&stack, json!({"query": PRODUCT_QUERY, "variables": vars})).await;
     assert_eq!(free.status, 403);
     assert_eq!(free.codes(), vec!["PERSISTED_QUERY_NOT_IN_LIST"]);
     // Registration is not a way in.
-    let register = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"query": PRODUCT_QUERY, "variables": vars, "extensions": pq(&sha256_hex(PRODUCT_QUERY))}),
-            None,
-            &[],
-        )
-        .await;
+    let register = post(&stack, json!({"query": PRODUCT_QUERY, "variables": vars, "extensions": pq(&sha256_hex(PRODUCT_QUERY))})).await;
     assert_eq!(register.codes(), vec!["PERSISTED_QUERY_NOT_IN_LIST"]);
-    assert_eq!(shop.total_calls(ServiceName::Products).await, 0);
+    assert_eq!(stack.total_calls(ServiceName::Products).await, 0);
 
     // The manifest's operations run by hash (GET) and by exact text (POST).
     let by_hash = get(
-        stack,
+        &stack,
         &format!(
             "variables={}&extensions={}",
             enc(&vars.to_string()),
@@ -571,47 +389,24 @@ async fn a_safelist_runs_only_the_committed_operations() {
     .await;
     assert_eq!(by_hash.status, 200, "{:?}", by_hash.body);
     assert_eq!(by_hash.body["data"]["product"]["id"], "p1");
-    let by_text = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"query": product_doc, "variables": vars}),
-            None,
-            &[],
-        )
-        .await;
+    let by_text = post(&stack, json!({"query": product_doc, "variables": vars})).await;
     assert_eq!(by_text.body["data"]["product"]["id"], "p1");
     // `home` is in the manifest: it runs (and meets its auth check).
-    let home = stack
-        .post(
-            ClientKind::Mobile,
-            json!({"extensions": pq(&sha256_hex(home_doc()))}),
-            None,
-            &[],
-        )
-        .await;
+    let home = post(&stack, json!({"extensions": pq(&sha256_hex(home_doc()))})).await;
     assert_eq!(home.codes(), vec!["UNAUTHENTICATED"]);
 }
 
 #[tokio::test]
 async fn a_client_without_persisted_queries_says_so() {
-    let shop = Shop::start(|_| {}).await;
+    let stack = TestStack::builder().with_demo().start().await;
     let hash = sha256_hex(PRODUCT_QUERY);
-    let answer = shop
-        .stack
+    let answer = stack
         .post(ClientKind::Web, json!({"extensions": pq(&hash)}), None, &[])
         .await;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.codes(), vec!["PERSISTED_QUERY_NOT_SUPPORTED"]);
     // A malformed hash is a bad request on a persisting client.
-    let bad = shop
-        .stack
-        .post(
-            ClientKind::Mobile,
-            json!({"extensions": pq("abc")}),
-            None,
-            &[],
-        )
-        .await;
+    let bad = post(&stack, json!({"extensions": pq("abc")})).await;
     assert_eq!(
         (bad.status, bad.codes()),
         (400, vec!["BAD_REQUEST".to_string()])
@@ -622,8 +417,7 @@ async fn a_client_without_persisted_queries_says_so() {
 /// operations (`cargo test --test it wire_sizes -- --nocapture` prints them).
 #[tokio::test]
 async fn wire_sizes_with_and_without_persisted_queries() {
-    let shop = Shop::start(|_| {}).await;
-    let stack = &shop.stack;
+    let stack = TestStack::builder().with_demo().start().await;
     let home_hash = sha256_hex(home_doc());
     let full_post = json!({"query": home_doc(), "operationName": "Home"}).to_string();
     let apq_post = json!({"operationName": "Home", "extensions": pq(&home_hash)}).to_string();
@@ -637,7 +431,7 @@ async fn wire_sizes_with_and_without_persisted_queries() {
     // The response is the same either way; its data part as executed for a
     // customer (the edge adds `extensions.cost`, about 90 bytes).
     let home = execute_as(
-        stack,
+        &stack,
         ClientKind::Mobile,
         Some(identity("u1", &[Role::Customer])),
         home_doc(),
@@ -699,97 +493,63 @@ async fn wire_sizes_with_and_without_persisted_queries() {
 mod snapshots {
     use super::*;
 
-    async fn home_as_u1(shop: &Shop) -> Value {
-        execute_as(
-            &shop.stack,
-            ClientKind::Mobile,
-            Some(identity("u1", &[Role::Customer])),
-            home_doc(),
-            json!({}),
-        )
-        .await
+    /// What the phone asks for.
+    #[derive(Clone, Copy)]
+    enum Screen {
+        Home,
+        ProductCard(&'static str),
     }
 
-    /// The demo data is seeded, so the whole screen is stable.
-    #[tokio::test]
-    async fn home_healthy() {
-        let shop = Shop::start(|_| {}).await;
-        insta::assert_json_snapshot!("mobile_home_healthy", home_as_u1(&shop).await);
-    }
-
-    #[tokio::test]
-    async fn home_with_inventory_down() {
-        let shop = Shop::start(|_| {}).await;
-        shop.set_down(ServiceName::Inventory, true).await;
-        insta::assert_json_snapshot!("mobile_home_inventory_down", errors_by_path(home_as_u1(&shop).await), {
-            ".errors[].message" => "[message]",
-        });
-    }
-
-    #[tokio::test]
-    async fn home_with_orders_down() {
-        let shop = Shop::start(|_| {}).await;
-        shop.set_down(ServiceName::Orders, true).await;
-        insta::assert_json_snapshot!("mobile_home_orders_down", errors_by_path(home_as_u1(&shop).await), {
-            ".errors[].message" => "[message]",
-        });
-    }
-
-    /// Every users call answers 500: only the user summary goes.
-    #[tokio::test]
-    async fn home_with_users_failing() {
-        let shop = Shop::start(|_| {}).await;
-        shop.set_faults(
-            ServiceName::Users,
-            json!({"errorRate": 1.0, "errorStatus": 500}),
-        )
-        .await;
-        insta::assert_json_snapshot!("mobile_home_users_failing", errors_by_path(home_as_u1(&shop).await), {
-            ".errors[].message" => "[message]",
-        });
-    }
-
-    async fn product_card(shop: &Shop, id: &str) -> Value {
-        execute_as(
-            &shop.stack,
-            ClientKind::Mobile,
-            Some(identity("u1", &[Role::Customer])),
-            operation("product.graphql"),
-            json!({ "id": id }),
-        )
-        .await
-    }
+    /// One row per scenario: snapshot name, screen, fault. The demo data is
+    /// seeded, so every screen is stable.
+    const SCENARIOS: [(&str, Screen, Option<Fault>); 8] = [
+        ("mobile_home_healthy", Screen::Home, None),
+        (
+            "mobile_home_inventory_down",
+            Screen::Home,
+            Some(Fault::Down(ServiceName::Inventory)),
+        ),
+        (
+            "mobile_home_orders_down",
+            Screen::Home,
+            Some(Fault::Down(ServiceName::Orders)),
+        ),
+        (
+            "mobile_home_recommendations_down",
+            Screen::Home,
+            Some(Fault::Down(ServiceName::Recommendations)),
+        ),
+        // Every users call answers 500: only the user summary goes.
+        (
+            "mobile_home_users_failing",
+            Screen::Home,
+            Some(Fault::Failing(ServiceName::Users)),
+        ),
+        ("mobile_product_healthy", Screen::ProductCard("p7"), None),
+        (
+            "mobile_product_inventory_down",
+            Screen::ProductCard("p7"),
+            Some(Fault::Down(ServiceName::Inventory)),
+        ),
+        (
+            "mobile_product_products_down",
+            Screen::ProductCard("p7"),
+            Some(Fault::Down(ServiceName::Products)),
+        ),
+    ];
 
     #[tokio::test]
-    async fn product_card_healthy() {
-        let shop = Shop::start(|_| {}).await;
-        insta::assert_json_snapshot!("mobile_product_healthy", product_card(&shop, "p7").await);
-    }
-
-    #[tokio::test]
-    async fn product_card_with_inventory_down() {
-        let shop = Shop::start(|_| {}).await;
-        shop.set_down(ServiceName::Inventory, true).await;
-        insta::assert_json_snapshot!("mobile_product_inventory_down", errors_by_path(product_card(&shop, "p7").await), {
-            ".errors[].message" => "[message]",
-        });
-    }
-
-    #[tokio::test]
-    async fn product_card_with_products_down() {
-        let shop = Shop::start(|_| {}).await;
-        shop.set_down(ServiceName::Products, true).await;
-        insta::assert_json_snapshot!("mobile_product_products_down", errors_by_path(product_card(&shop, "p7").await), {
-            ".errors[].message" => "[message]",
-        });
-    }
-
-    #[tokio::test]
-    async fn home_with_recommendations_down() {
-        let shop = Shop::start(|_| {}).await;
-        shop.set_down(ServiceName::Recommendations, true).await;
-        insta::assert_json_snapshot!("mobile_home_recommendations_down", errors_by_path(home_as_u1(&shop).await), {
-            ".errors[].message" => "[message]",
-        });
+    async fn home_and_product_card_healthy_and_under_each_fault() {
+        for (name, screen, fault) in SCENARIOS {
+            let (doc, variables) = match screen {
+                Screen::Home => (home_doc(), json!({})),
+                Screen::ProductCard(id) => (operation("product.graphql"), json!({ "id": id })),
+            };
+            let u1 = identity("u1", &[Role::Customer]);
+            let body = scenario(ClientKind::Mobile, u1, doc, variables, fault).await;
+            insta::assert_json_snapshot!(name, body, {
+                ".errors[].message" => "[message]",
+            });
+        }
     }
 }

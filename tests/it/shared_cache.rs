@@ -66,7 +66,7 @@ async fn two_gateways_sharing_redis_make_one_upstream_call_for_a_cacheable_answe
     let b = second.graphql(ClientKind::Web, QUERY, None).await;
     assert_eq!(a.body["data"], b.body["data"]);
     assert_eq!(
-        first.service_requests(ServiceName::Products).await,
+        first.total_calls(ServiceName::Products).await,
         1,
         "the second replica found the answer in Redis"
     );
@@ -75,7 +75,7 @@ async fn two_gateways_sharing_redis_make_one_upstream_call_for_a_cacheable_answe
     let alone = replica(&urls, None).await;
     let c = alone.graphql(ClientKind::Web, QUERY, None).await;
     assert_eq!(a.body["data"], c.body["data"]);
-    assert_eq!(first.service_requests(ServiceName::Products).await, 2);
+    assert_eq!(first.total_calls(ServiceName::Products).await, 2);
     eprintln!("figures: 2 replicas sharing Redis: 1 upstream call for the same product; a third replica without the tier: +1");
 }
 
@@ -149,7 +149,7 @@ async fn clear_cache_also_clears_the_shared_tier() {
     let b = second.graphql(ClientKind::Web, QUERY, None).await;
     assert_eq!(a.body["data"], b.body["data"]);
     assert_eq!(
-        first.service_requests(ServiceName::Products).await,
+        first.total_calls(ServiceName::Products).await,
         2,
         "the cleared answer is fetched again"
     );
@@ -184,7 +184,7 @@ async fn a_fresh_replica_serves_a_stale_shared_answer_when_the_service_fails() {
     // Past the TTL, inside the stale window; then the service fails.
     tokio::time::sleep(Duration::from_millis(500)).await;
     first
-        .fault(
+        .set_faults(
             ServiceName::Inventory,
             serde_json::json!({"errorRate": 1.0, "errorStatus": 500}),
         )

@@ -75,6 +75,16 @@ fn all_at(url: &str, tweak: impl Fn(&mut ServiceConfig)) -> ServicesConfig {
     }
 }
 
+/// The error a lookup of user `u1` fails with.
+async fn users_u1_fails(services: &Services, ctx: &Arc<RequestContext>) -> UpstreamError {
+    services
+        .clients()
+        .users
+        .by_ids(ctx, &["u1".into()])
+        .await
+        .unwrap_err()
+}
+
 /// The JSON form of an upstream error's GraphQL extensions.
 fn extensions(err: &UpstreamError) -> serde_json::Value {
     serde_json::to_value(err.to_graphql().extensions.unwrap()).unwrap()
@@ -126,12 +136,7 @@ async fn connection_refused_is_service_unavailable_and_retryable() {
     }))
     .unwrap();
     let ctx = request(customer());
-    let err = services
-        .clients()
-        .users
-        .by_ids(&ctx, &["u1".into()])
-        .await
-        .unwrap_err();
+    let err = users_u1_fails(&services, &ctx).await;
     let ext = extensions(&err);
     assert_eq!(ext["code"], "SERVICE_UNAVAILABLE");
     assert_eq!(ext["service"], "users");

@@ -42,7 +42,7 @@ mod shipment {
             "{}",
             a.body
         );
-        let stats = stack.service_stats(ServiceName::Shipping).await;
+        let stats = stack.calls(ServiceName::Shipping).await;
         assert_eq!(stats.get("GET /shipments").copied(), Some(1), "{stats:?}");
     }
 

@@ -1,7 +1,8 @@
 //! Budgets per caller: drain to 429 with `Retry-After`, refill, tiers,
 //! callers keyed by `sub` else IP (`X-Forwarded-For` from trusted proxies
-//! only). Refill is the one thing here that needs time to pass: the tests
-//! wait exactly the `Retry-After` the gateway announced.
+//! only). Every stack here holds the budgets' clock
+//! ([`TestStack::hold_budget_clock`]): buckets refill only when a test moves
+//! that clock, so the numbers are exact however slowly the machine runs.
 
 use std::time::Duration;
 
@@ -16,12 +17,13 @@ use crate::harness::TestStack;
 const TWO: &str = "{ product(id: \"p1\") { stock { available } } }";
 
 #[tokio::test]
-async fn a_budget_drains_to_429_with_retry_after_and_refills() {
+async fn a_budget_drains_to_429_with_retry_after_and_refills_once_that_time_has_passed() {
     let stack = TestStack::builder()
         .with_demo()
         .config(|c| c.cost.budget.anonymous = TierBudget::new(5, 1))
         .start()
         .await;
+    stack.hold_budget_clock();
     let a = stack.graphql(ClientKind::Web, TWO, None).await;
     assert_eq!((a.status, cost(&a, "remaining")), (200, 3), "{}", a.body);
     let a = stack.graphql(ClientKind::Web, TWO, None).await;
@@ -54,9 +56,20 @@ async fn a_budget_drains_to_429_with_retry_after_and_refills() {
         .header("retry-after")
         .and_then(|v| v.parse().ok())
         .expect("Retry-After seconds");
-    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let budgets = stack.gateway.runtime.budgets.local();
+    // Just short of Retry-After the point is not back yet...
+    budgets.advance_clock(Duration::from_secs(wait) - Duration::from_millis(1));
+    let early = stack.graphql(ClientKind::Web, TWO, None).await;
+    assert_eq!(early.status, 429, "{}", early.body);
+    // ...and at Retry-After it is: 1 + 1 points, all spent by this request.
+    budgets.advance_clock(Duration::from_millis(1));
     let a = stack.graphql(ClientKind::Web, TWO, None).await;
-    assert_eq!(a.status, 200, "refilled after Retry-After: {}", a.body);
+    assert_eq!(
+        (a.status, cost(&a, "remaining")),
+        (200, 0),
+        "refilled after Retry-After: {}",
+        a.body
+    );
 }
 
 #[tokio::test]
@@ -74,6 +87,7 @@ async fn tiers_have_their_own_budgets() {
         })
         .start()
         .await;
+    stack.hold_budget_clock();
     let token = |sub: &str, tier: Option<&str>| {
         let mut claims = json!({"sub": sub, "roles": ["customer"]});
         if let Some(t) = tier {
@@ -127,6 +141,7 @@ async fn callers_are_keyed_by_sub_and_ip_with_forwarded_for_only_from_trusted_pr
             })
             .start()
             .await;
+        stack.hold_budget_clock();
         let body = json!({ "query": TWO });
         let from = |ip: &'static str| [("x-forwarded-for", ip)];
         let a = stack
@@ -185,5 +200,5 @@ async fn the_flood_limiter_drops_requests_before_parsing() {
     );
     assert_eq!(refused[0].codes(), vec!["RATE_LIMITED"]);
     assert!(refused[0].header("retry-after").is_some());
-    assert_eq!(stack.service_requests(ServiceName::Products).await, 0);
+    assert_eq!(stack.total_calls(ServiceName::Products).await, 0);
 }

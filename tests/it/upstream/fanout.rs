@@ -26,7 +26,7 @@ async fn n_products_cost_ceil_n_over_100_batch_calls_and_no_single_lookups() {
     let a = stack.graphql(ClientKind::Web, &query, None).await;
     assert!(a.body["errors"].is_null(), "{}", a.body);
     assert_eq!(a.body["data"]["p250"]["id"], "p250");
-    let stats = stack.service_stats(ServiceName::Products).await;
+    let stats = stack.calls(ServiceName::Products).await;
     assert_eq!(stats.get("GET /products").copied(), Some(3), "{stats:?}");
     assert_eq!(stats.get("GET /products/{id}"), None, "{stats:?}");
 }
@@ -39,7 +39,7 @@ async fn reviews_of_a_page_of_products_are_one_batch_call_per_100() {
                    c: products(first: 50, offset: 200) { averageRating } }";
     let a = stack.graphql(ClientKind::Web, query, None).await;
     assert!(a.body["errors"].is_null(), "{}", a.body);
-    let reviews = stack.service_stats(ServiceName::Reviews).await;
+    let reviews = stack.calls(ServiceName::Reviews).await;
     // 250 products, at most 100 ids a call. A batch closes when the
     // executor runs out of work (services/tick.rs), and each list resolves on its own
     // upstream answer, so the three lists' keys are not always in one batch:
@@ -62,7 +62,7 @@ async fn fifty_concurrent_identical_requests_make_one_upstream_call() {
             answers[0].body["data"]["product"]["name"]
         );
     }
-    assert_eq!(stack.service_requests(ServiceName::Products).await, 1);
+    assert_eq!(stack.total_calls(ServiceName::Products).await, 1);
 }
 
 #[tokio::test]
@@ -81,7 +81,7 @@ async fn inventory_has_no_batch_route_so_distinct_skus_are_fetched_once_each() {
         updated.contains('T') && (updated.ends_with("+00:00") || updated.ends_with('Z')),
         "RFC 3339: {updated}"
     );
-    assert_eq!(stack.service_requests(ServiceName::Inventory).await, 2);
+    assert_eq!(stack.total_calls(ServiceName::Inventory).await, 2);
 }
 
 /// The dashboard of `bff-web/operations/dashboard.graphql`: one call per
@@ -126,7 +126,7 @@ async fn the_dashboard_costs_one_call_per_service_per_level() {
 async fn calls(stack: &TestStack) -> std::collections::BTreeMap<&'static str, u64> {
     let mut out = std::collections::BTreeMap::new();
     for name in ServiceName::CONTRACT {
-        out.insert(name.as_str(), stack.service_requests(name).await);
+        out.insert(name.as_str(), stack.total_calls(name).await);
     }
     out
 }
@@ -139,7 +139,7 @@ async fn one_failing_service_nulls_only_its_fields() {
         .start()
         .await;
     stack
-        .fault(
+        .set_faults(
             ServiceName::Inventory,
             json!({"errorRate": 1.0, "errorStatus": 500}),
         )

@@ -10,12 +10,13 @@ use std::{
 };
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Request, Schema};
-use bff_core::services::{orders, products, users, BreakerState, Services};
-
-use super::{
-    all_at, customer, extensions, request,
-    stub::{response, Stub},
+use bff_core::{
+    config::ServiceConfig,
+    services::{orders, products, users, BreakerState, Services},
 };
+
+use super::{all_at, customer, extensions, request, users_u1_fails};
+use crate::harness::stub::{ids_of, response, Stub};
 
 /// A stub whose status can be switched; 200 answers `body(request head)`.
 struct Switch {
@@ -60,6 +61,11 @@ impl Switch {
     fn set(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
     }
+
+    /// The upstream layer with every contract service at this stub.
+    fn services(&self, tweak: impl Fn(&mut ServiceConfig)) -> Services {
+        Services::from_config(&all_at(&self.stub.url, tweak)).unwrap()
+    }
 }
 
 fn user_json(id: &str) -> String {
@@ -70,31 +76,20 @@ fn user_json(id: &str) -> String {
 
 /// Answers `?ids=a,b` with one user per id.
 fn users_by_ids(head: &str) -> String {
-    let ids = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|target| target.split("ids=").nth(1))
-        .map(|rest| rest.split('&').next().unwrap_or_default().to_string())
-        .unwrap_or_default();
-    let items: Vec<String> = ids
-        .split(',')
-        .filter(|i| !i.is_empty())
-        .map(user_json)
-        .collect();
+    let items: Vec<String> = ids_of(head).iter().map(|id| user_json(id)).collect();
     format!("[{}]", items.join(","))
 }
 
 #[tokio::test]
 async fn breaker_opens_fails_fast_probes_and_closes_after_recovery() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(0);
         c.breaker_consecutive_failures = Some(3);
         c.breaker_open_for = Some(Duration::from_millis(150));
         c.breaker_probes = Some(1);
         c.cache_ttl = Some(Duration::ZERO);
-    }))
-    .unwrap();
+    });
     let users = &services.clients().users;
     let ctx = request(customer());
     svc.set(503);
@@ -139,12 +134,11 @@ async fn breaker_opens_fails_fast_probes_and_closes_after_recovery() {
 #[tokio::test]
 async fn reset_breaker_closes_it_at_once() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(0);
         c.breaker_consecutive_failures = Some(1);
         c.breaker_open_for = Some(Duration::from_secs(60));
-    }))
-    .unwrap();
+    });
     svc.set(500);
     let ctx = request(customer());
     assert!(services
@@ -169,25 +163,19 @@ async fn reset_breaker_closes_it_at_once() {
 #[tokio::test]
 async fn transient_failures_are_retried_within_the_budget_only() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(2);
         c.retry_budget_ratio = Some(0.2);
         // Keep the breaker out of the way: this test is about retries.
         c.breaker_consecutive_failures = Some(1_000);
         c.breaker_failure_rate = Some(2.0);
         c.cache_ttl = Some(Duration::ZERO);
-    }))
-    .unwrap();
+    });
     let ctx = request(customer());
     svc.set(503);
     // 5 calls × (1 + 2 retries) = 15 attempts; 10 retries fit the floor.
     for _ in 0..5 {
-        let err = services
-            .clients()
-            .users
-            .by_ids(&ctx, &["u1".into()])
-            .await
-            .unwrap_err();
+        let err = users_u1_fails(&services, &ctx).await;
         assert_eq!(err.status(), Some(503));
     }
     assert_eq!(svc.stub.hits(), 15);
@@ -220,11 +208,10 @@ async fn transient_failures_are_retried_within_the_budget_only() {
 #[tokio::test]
 async fn a_post_is_retried_only_with_an_idempotency_key() {
     let svc = Switch::start(|_| "{}".into()).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.max_retries = Some(2);
         c.breaker_consecutive_failures = Some(1_000);
-    }))
-    .unwrap();
+    });
     let ctx = request(customer());
     svc.set(503);
     let upstream = services.clients().orders.upstream();
@@ -251,17 +238,11 @@ async fn a_post_is_retried_only_with_an_idempotency_key() {
 #[tokio::test]
 async fn a_slow_service_times_out_with_upstream_timeout() {
     let svc = Switch::start_slow(Duration::from_millis(400), users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.timeout = Some(Duration::from_millis(50));
         c.max_retries = Some(1);
-    }))
-    .unwrap();
-    let err = services
-        .clients()
-        .users
-        .by_ids(&request(customer()), &["u1".into()])
-        .await
-        .unwrap_err();
+    });
+    let err = users_u1_fails(&services, &request(customer())).await;
     let ext = extensions(&err);
     assert_eq!(ext["code"], "UPSTREAM_TIMEOUT");
     assert_eq!(ext["service"], "users");
@@ -273,12 +254,11 @@ async fn a_slow_service_times_out_with_upstream_timeout() {
 #[tokio::test]
 async fn no_attempt_outlives_the_request_deadline() {
     let svc = Switch::start_slow(Duration::from_millis(400), users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.timeout = Some(Duration::from_secs(5));
         c.max_retries = Some(3);
         c.breaker_consecutive_failures = Some(1);
-    }))
-    .unwrap();
+    });
     let ctx = Arc::new(bff_core::context::RequestContext::new(
         bff_core::context::ClientKind::Web,
         customer(),
@@ -286,12 +266,7 @@ async fn no_attempt_outlives_the_request_deadline() {
         None,
         Duration::from_millis(100),
     ));
-    let err = services
-        .clients()
-        .users
-        .by_ids(&ctx, &["u1".into()])
-        .await
-        .unwrap_err();
+    let err = users_u1_fails(&services, &ctx).await;
     assert_eq!(extensions(&err)["code"], "UPSTREAM_TIMEOUT");
     assert_eq!(svc.stub.hits(), 1, "no retry past the deadline");
     // Our own deadline says nothing about the service: the breaker stays closed.
@@ -310,7 +285,7 @@ async fn no_attempt_outlives_the_request_deadline() {
 #[tokio::test]
 async fn identical_concurrent_cacheable_requests_make_one_upstream_call() {
     let svc = Switch::start_slow(Duration::from_millis(100), users_by_ids).await;
-    let services = Arc::new(Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap());
+    let services = Arc::new(svc.services(|_| {}));
     let calls = (0..50).map(|_| {
         let services = services.clone();
         tokio::spawn(async move {
@@ -342,7 +317,7 @@ async fn identical_concurrent_cacheable_requests_make_one_upstream_call() {
 #[tokio::test]
 async fn an_answer_is_decoded_once_whoever_reads_it_first() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();
+    let services = svc.services(|_| {});
     let upstream = services.upstream("users").unwrap();
     let ctx = request(customer());
     let decodes = std::sync::atomic::AtomicUsize::new(0);
@@ -377,7 +352,7 @@ async fn an_answer_is_decoded_once_whoever_reads_it_first() {
 #[tokio::test]
 async fn many_ids_are_loaded_in_calls_of_at_most_100() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();
+    let services = svc.services(|_| {});
     let loaders = services.loaders(request(customer()));
     let ids: Vec<String> = (1..=250).map(|i| format!("u{i}")).collect();
     let found = loaders.users_by_id().load_many(ids.clone()).await.unwrap();
@@ -434,12 +409,11 @@ fn schema() -> Schema<Query, EmptyMutation, EmptySubscription> {
 #[tokio::test]
 async fn stale_if_error_serves_the_cached_answer_and_marks_its_path() {
     let svc = Switch::start(users_by_ids).await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |c| {
+    let services = svc.services(|c| {
         c.cache_ttl = Some(Duration::from_millis(50));
         c.stale_if_error = Some(Duration::from_secs(60));
         c.max_retries = Some(0);
-    }))
-    .unwrap();
+    });
     let gql = schema();
     let run = |ctx: Arc<bff_core::context::RequestContext>| {
         let req = Request::new("{ a: userName(id: \"u1\") }").data(services.loaders(ctx));
@@ -519,7 +493,7 @@ async fn per_caller_answers_are_never_shared_between_callers() {
         "[]".into()
     })
     .await;
-    let services = Services::from_config(&all_at(&svc.stub.url, |_| {})).unwrap();
+    let services = svc.services(|_| {});
     let mut other = customer();
     other.identity.as_mut().unwrap().sub = "u2".into();
     for caller in [customer(), customer(), other.clone(), other] {

@@ -1,97 +1,17 @@
-//! Tiny raw-HTTP servers for what the demo services cannot do.
+//! The upstream layer against raw-HTTP stubs: redirects, oversized and
+//! malformed bodies, cache headers, propagated headers.
 
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
+        Arc,
     },
     time::Duration,
 };
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
-
-use super::{all_at, customer, extensions, request};
+use super::{all_at, customer, extensions, request, users_u1_fails};
+use crate::harness::stub::{json, response, Stub};
 use bff_core::services::Services;
-
-/// A server answering every request with `respond(request head)`.
-pub struct Stub {
-    pub url: String,
-    pub hits: Arc<AtomicUsize>,
-    /// Request heads received, lower-cased header names included as sent.
-    pub heads: Arc<Mutex<Vec<String>>>,
-}
-
-impl Stub {
-    pub async fn start(respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Stub {
-        Self::start_slow(Duration::ZERO, respond).await
-    }
-
-    /// Like [`Stub::start`], answering after `delay`.
-    pub async fn start_slow(
-        delay: Duration,
-        respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
-    ) -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let hits = Arc::new(AtomicUsize::new(0));
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let respond = Arc::new(respond);
-        let (h, hd) = (hits.clone(), heads.clone());
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let (h, hd, respond) = (h.clone(), hd.clone(), respond.clone());
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_string();
-                    h.fetch_add(1, Ordering::SeqCst);
-                    hd.lock().unwrap().push(head.clone());
-                    tokio::time::sleep(delay).await;
-                    let _ = sock.write_all(&respond(&head)).await;
-                    let _ = sock.shutdown().await;
-                });
-            }
-        });
-        Stub { url, hits, heads }
-    }
-
-    pub fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-/// A full HTTP/1.1 response that closes the connection.
-pub fn response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status}\r\nconnection: close\r\n");
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut out = out.into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
-fn json(body: &str) -> Vec<u8> {
-    let len = body.len().to_string();
-    response(
-        "200 OK",
-        &[
-            ("content-type", "application/json"),
-            ("content-length", &len),
-        ],
-        body.as_bytes(),
-    )
-}
 
 #[tokio::test]
 async fn redirects_are_not_followed_and_identity_never_reaches_another_host() {
@@ -106,12 +26,7 @@ async fn redirects_are_not_followed_and_identity_never_reaches_another_host() {
     })
     .await;
     let services = Services::from_config(&all_at(&origin.url, |_| {})).unwrap();
-    let err = services
-        .clients()
-        .users
-        .by_ids(&request(customer()), &["u1".into()])
-        .await
-        .unwrap_err();
+    let err = users_u1_fails(&services, &request(customer())).await;
     let ext = extensions(&err);
     assert_eq!(ext["code"], "UPSTREAM_ERROR");
     assert_eq!(ext["status"], 302);

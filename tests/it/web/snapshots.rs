@@ -95,16 +95,16 @@ async fn run(
     };
     match fault {
         Fault::Healthy => {}
-        Fault::Down(name) => stack.fault(name, json!({"down": true})).await,
+        Fault::Down(name) => stack.set_faults(name, json!({"down": true})).await,
         Fault::Failing(name) => {
             stack
-                .fault(name, json!({"errorRate": 1.0, "errorStatus": 503}))
+                .set_faults(name, json!({"errorRate": 1.0, "errorStatus": 503}))
                 .await
         }
-        Fault::Slow(name) => stack.fault(name, json!({"latencyMs": 1500})).await,
+        Fault::Slow(name) => stack.set_faults(name, json!({"latencyMs": 1500})).await,
         Fault::BreakerOpen(name) => {
             stack
-                .fault(name, json!({"errorRate": 1.0, "errorStatus": 503}))
+                .set_faults(name, json!({"errorRate": 1.0, "errorStatus": 503}))
                 .await;
             send().await; // opens the breaker
             stack.reset_services().await; // healthy again, counters cleared
@@ -117,13 +117,13 @@ async fn run(
                 warm.body
             );
             tokio::time::sleep(Duration::from_millis(120)).await; // past the TTL
-            stack.fault(name, json!({"down": true})).await;
+            stack.set_faults(name, json!({"down": true})).await;
         }
     }
     let answer = send().await;
     if let Fault::BreakerOpen(name) = fault {
         assert_eq!(
-            stack.service_requests(name).await,
+            stack.total_calls(name).await,
             0,
             "an open breaker fails fast without calling {name:?}"
         );
@@ -450,7 +450,7 @@ mod place_order {
             )
             .await;
         assert_eq!(a.codes(), ["FORBIDDEN"]);
-        assert_eq!(stack.service_requests(ServiceName::Orders).await, 0);
+        assert_eq!(stack.total_calls(ServiceName::Orders).await, 0);
         snapshot!("place_order__missing_scope", a);
     }
 }

@@ -11,7 +11,10 @@
 //! leniency chosen over unbounded memory.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -32,6 +35,9 @@ const BUCKET_OVERHEAD: u64 = 256;
 pub struct MemoryStore {
     buckets: moka::sync::Cache<String, Arc<Mutex<Option<u64>>>>,
     origin: Instant,
+    /// `0`: the store reads the monotonic clock; otherwise the microsecond
+    /// it is held at (set only through [`MemoryStore::hold_clock`]).
+    held_us: AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -56,12 +62,33 @@ impl MemoryStore {
                 .time_to_idle(idle.max(Duration::from_secs(1)))
                 .build(),
             origin: Instant::now(),
+            held_us: AtomicU64::new(0),
         }
     }
 
     /// Microseconds on this process's monotonic clock.
     pub fn now_us(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX / 4) + 1
+        match self.held_us.load(Ordering::Relaxed) {
+            0 => u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX / 4) + 1,
+            held => held,
+        }
+    }
+
+    /// Stops this store's clock where it is: buckets refill only when
+    /// [`MemoryStore::advance_clock`] moves it, so tests see exact numbers
+    /// however slowly they run. Never called by the gateway itself.
+    pub fn hold_clock(&self) {
+        let now = self.now_us();
+        let _ = self
+            .held_us
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Moves a held clock forward by `by` (holding it first if it was not).
+    pub fn advance_clock(&self, by: Duration) {
+        self.hold_clock();
+        let by = u64::try_from(by.as_micros()).unwrap_or(u64::MAX / 4);
+        self.held_us.fetch_add(by, Ordering::Relaxed);
     }
 
     /// Applies an operation at an explicit time (tests and the proptest).
@@ -119,6 +146,20 @@ impl BucketStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_clock_refills_buckets_only_when_advanced() {
+        let store = MemoryStore::new(100, 1 << 20, Duration::from_secs(600));
+        let params = Params::new(4, 1);
+        store.hold_clock();
+        let charge = |n| store.apply_at("k", params, Op::Charge, n, store.now_us());
+        assert_eq!(charge(4).remaining, 0);
+        assert!(!charge(1).allowed);
+        store.advance_clock(Duration::from_millis(999));
+        assert!(!charge(1).allowed);
+        store.advance_clock(Duration::from_millis(1));
+        assert_eq!((charge(1).allowed, charge(0).remaining), (true, 0));
+    }
 
     #[test]
     fn memory_buckets_stay_bounded_whatever_the_number_of_callers() {
