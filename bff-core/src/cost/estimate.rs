@@ -323,10 +323,7 @@ impl<'a> Walker<'a> {
                 }
                 Selection::InlineFragment(inline) => {
                     let inline = &inline.node;
-                    let ty = inline
-                        .type_condition
-                        .as_ref()
-                        .map_or(parent, |c| c.node.on.node.as_str());
+                    let ty = crate::graphql::inline_type(inline, parent);
                     let mut s = self.selection_set(&inline.selection_set.node, ty, nesting + 1);
                     s.selections = s
                         .selections

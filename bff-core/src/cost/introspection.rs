@@ -122,10 +122,7 @@ impl<'a> IntrospectionWalk<'a> {
                 Selection::Field(f) => self.field(parent, &f.node, n, k),
                 Selection::InlineFragment(inline) => {
                     let inline = &inline.node;
-                    let ty = inline
-                        .type_condition
-                        .as_ref()
-                        .map_or(parent, |c| c.node.on.node.as_str());
+                    let ty = crate::graphql::inline_type(inline, parent);
                     self.set(&inline.selection_set.node, ty, n, k)
                 }
                 Selection::FragmentSpread(spread) => {

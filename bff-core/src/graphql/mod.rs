@@ -25,7 +25,7 @@ pub mod prepared;
 pub mod schema;
 
 pub use self::{
-    operation::{fields_of, selected_operation},
+    operation::{fields_of, inline_type, selected_operation},
     prepared::Prepared,
     schema::{FieldId, IntrospectionSizes, SchemaError, SchemaField, SchemaIndex},
 };

@@ -3,10 +3,20 @@
 
 use async_graphql::{
     parser::types::{
-        DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
+        DocumentOperations, ExecutableDocument, Field, InlineFragment, OperationDefinition,
+        Selection, SelectionSet,
     },
     Positioned,
 };
+
+/// The type an inline fragment's selections are on: its condition, else
+/// the enclosing type.
+pub fn inline_type<'a>(inline: &'a InlineFragment, parent: &'a str) -> &'a str {
+    inline
+        .type_condition
+        .as_ref()
+        .map_or(parent, |c| c.node.on.node.as_str())
+}
 
 /// The operation `wanted` selects, as the engine picks it, with its name
 /// (`None` when it cannot tell which: the engine then refuses the request
