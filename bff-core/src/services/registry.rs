@@ -55,6 +55,33 @@ impl ServiceSpec {
     }
 }
 
+/// Declares a service's typed client: a cheap-to-clone struct around its
+/// [`Upstream`], with `new` (what [`Clients`] builds it with) and `upstream`
+/// (what the engine, health and metrics read). The service's calls are
+/// methods in its own `client.rs`.
+macro_rules! service_client {
+    ($(#[$doc:meta])* $client:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $client {
+            upstream: $crate::services::upstream::Upstream,
+        }
+
+        impl $client {
+            /// Wraps the service's upstream.
+            pub fn new(upstream: $crate::services::upstream::Upstream) -> Self {
+                Self { upstream }
+            }
+
+            /// The resilient HTTP client of this service.
+            pub fn upstream(&self) -> &$crate::services::upstream::Upstream {
+                &self.upstream
+            }
+        }
+    };
+}
+pub(crate) use service_client;
+
 /// Declares the services: `<module> => <client type>`, one line each. The
 /// module's `SERVICE` is its [`ServiceSpec`]; the field of [`Clients`] and
 /// of [`ServicesConfig`] takes the module's name.

@@ -31,10 +31,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::{
-    registry::{Presence, ServiceSpec},
-    upstream::Upstream,
-};
+use super::registry::{Presence, ServiceSpec};
 
 /// The service's name (metrics label, `extensions.service`, config key).
 pub const NAME: &str = "inventory";
@@ -47,20 +44,7 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
     presence: Presence::Required,
 };
 
-/// Typed client of the inventory service (see [`client`]).
-#[derive(Debug, Clone)]
-pub struct Inventory {
-    upstream: Upstream,
-}
-
-impl Inventory {
-    /// Wraps the service's upstream.
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
-    }
-
-    /// The resilient HTTP client of this service.
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
-    }
+super::registry::service_client! {
+    /// Typed client of the inventory service (see [`client`]).
+    Inventory
 }

@@ -19,10 +19,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::{
-    registry::{Presence, ServiceSpec},
-    upstream::Upstream,
-};
+use super::registry::{Presence, ServiceSpec};
 
 /// The service's name (metrics label, `extensions.service`, config key).
 pub const NAME: &str = "shipping";
@@ -37,20 +34,7 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
     },
 };
 
-/// Typed client of the shipping service (see [`client`]).
-#[derive(Debug, Clone)]
-pub struct Shipping {
-    upstream: Upstream,
-}
-
-impl Shipping {
-    /// Wraps the service's upstream.
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
-    }
-
-    /// The resilient HTTP client of this service.
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
-    }
+super::registry::service_client! {
+    /// Typed client of the shipping service (see [`client`]).
+    Shipping
 }
