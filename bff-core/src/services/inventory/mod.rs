@@ -31,20 +31,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::registry::{Presence, ServiceSpec};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "inventory";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_INVENTORY",
-    policy: policy::defaults,
-    presence: Presence::Required,
-};
-
-super::registry::service_client! {
+super::registry::service! {
     /// Typed client of the inventory service (see [`client`]).
-    Inventory
+    Inventory { name: "inventory", env: "BFF_UPSTREAM_INVENTORY", presence: Required }
 }

@@ -24,20 +24,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::registry::{Presence, ServiceSpec};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "products";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_PRODUCTS",
-    policy: policy::defaults,
-    presence: Presence::Required,
-};
-
-super::registry::service_client! {
+super::registry::service! {
     /// Typed client of the products service (see [`client`]).
-    Products
+    Products { name: "products", env: "BFF_UPSTREAM_PRODUCTS", presence: Required }
 }

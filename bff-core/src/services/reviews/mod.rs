@@ -24,20 +24,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::registry::{Presence, ServiceSpec};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "reviews";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_REVIEWS",
-    policy: policy::defaults,
-    presence: Presence::Required,
-};
-
-super::registry::service_client! {
+super::registry::service! {
     /// Typed client of the reviews service (see [`client`]).
-    Reviews
+    Reviews { name: "reviews", env: "BFF_UPSTREAM_REVIEWS", presence: Required }
 }

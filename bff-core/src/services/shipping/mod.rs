@@ -19,22 +19,11 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::registry::{Presence, ServiceSpec};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "shipping";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_SHIPPING",
-    policy: policy::defaults,
-    presence: Presence::Optional {
-        without: "Order.shipment answers null with SERVICE_UNAVAILABLE",
-    },
-};
-
-super::registry::service_client! {
+super::registry::service! {
     /// Typed client of the shipping service (see [`client`]).
-    Shipping
+    Shipping {
+        name: "shipping",
+        env: "BFF_UPSTREAM_SHIPPING",
+        presence: Optional { without: "Order.shipment answers null with SERVICE_UNAVAILABLE" }
+    }
 }

@@ -23,20 +23,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::registry::{Presence, ServiceSpec};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "users";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_USERS",
-    policy: policy::defaults,
-    presence: Presence::Required,
-};
-
-super::registry::service_client! {
+super::registry::service! {
     /// Typed client of the users service (see [`client`]).
-    Users
+    Users { name: "users", env: "BFF_UPSTREAM_USERS", presence: Required }
 }
