@@ -86,6 +86,7 @@ pub struct Control {
     graphql_calls: AtomicU64,
     entities_calls: AtomicU64,
     representations: AtomicU64,
+    last_graphql: Mutex<serde_json::Value>,
 }
 
 impl Control {
@@ -124,8 +125,12 @@ impl Control {
 
     /// Counts one GraphQL operation; `entities` is the number of
     /// representations when it is an `_entities` call.
-    pub fn record_graphql(&self, entities: Option<usize>) {
+    /// `operation` (`{query, variables}`) is kept as the last one seen.
+    pub fn record_graphql(&self, entities: Option<usize>, operation: serde_json::Value) {
         self.graphql_calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_graphql.lock() {
+            *last = operation;
+        }
         if let Some(n) = entities {
             self.entities_calls.fetch_add(1, Ordering::Relaxed);
             self.representations.fetch_add(n as u64, Ordering::Relaxed);
@@ -170,6 +175,7 @@ impl Control {
             "graphqlCalls": self.graphql_calls.load(Ordering::Relaxed),
             "entitiesCalls": self.entities_calls.load(Ordering::Relaxed),
             "representations": self.representations.load(Ordering::Relaxed),
+            "lastGraphql": self.last_graphql.lock().map(|m| m.clone()).unwrap_or_default(),
         })
     }
 
@@ -181,6 +187,9 @@ impl Control {
         self.graphql_calls.store(0, Ordering::Relaxed);
         self.entities_calls.store(0, Ordering::Relaxed);
         self.representations.store(0, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_graphql.lock() {
+            *last = serde_json::Value::Null;
+        }
         if let Ok(mut m) = self.by_route.lock() {
             m.clear();
         }

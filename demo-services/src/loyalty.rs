@@ -223,9 +223,10 @@ pub async fn graphql(State(instance): State<Arc<Instance>>, body: Bytes) -> Resp
         .and_then(|name| variables.get(name))
         .and_then(Json_::as_array)
         .cloned();
-    instance
-        .control
-        .record_graphql(representations.as_ref().map(Vec::len));
+    instance.control.record_graphql(
+        representations.as_ref().map(Vec::len),
+        json!({ "query": req.query, "variables": variables }),
+    );
     let lookup = || Lookup {
         instance: instance.clone(),
         failing: instance.control.faults().fail_user_ids,

@@ -72,6 +72,7 @@ fn all_at(url: &str, tweak: impl Fn(&mut ServiceConfig)) -> ServicesConfig {
         inventory: one.clone(),
         recommendations: one,
         shipping: ServiceConfig::default(),
+        loyalty: ServiceConfig::default(),
     }
 }
 

@@ -6,7 +6,10 @@
 
 use async_graphql::{Context, Object, Result};
 use bff_core::cost::directives::{cost, list_size};
-use bff_core::services::{orders, products, recommendations};
+use bff_core::services::{
+    loyalty::{self, schema::LoyaltyAccount},
+    orders, products, recommendations,
+};
 
 use super::{page, FeedItem, OrderSummary, UserSummary};
 
@@ -69,5 +72,13 @@ impl Home {
         let list =
             orders::resolve::by_user(ctx, &self.user_id, first.min(MAX_RECENT_ORDERS)).await?;
         Ok(Some(list.into_iter().take(n).map(OrderSummary).collect()))
+    }
+
+    /// The user's points and tier (loyalty service).
+    #[graphql(directive = cost::apply(1))]
+    async fn loyalty(&self, ctx: &Context<'_>) -> Result<Option<LoyaltyAccount>> {
+        Ok(loyalty::resolve::account(ctx, &self.user_id)
+            .await?
+            .map(LoyaltyAccount))
     }
 }
