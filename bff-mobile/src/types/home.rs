@@ -2,7 +2,8 @@
 //!
 //! Sections resolve concurrently and batch per service, so `home` costs one
 //! call to users, recommendations, products and orders each, plus one
-//! inventory call per feed item (inventory has no batch route).
+//! inventory call per feed item (inventory has no batch route), and one
+//! loyalty `_entities` call when `loyalty` is selected.
 
 use async_graphql::{Context, Object, Result};
 use bff_core::cost::directives::{cost, list_size};
