@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod fanout;
+mod graphql;
 mod resilience;
 mod stub;
 
