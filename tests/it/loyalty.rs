@@ -382,3 +382,32 @@ async fn identity_headers_come_from_the_token_only() {
     assert_eq!(stats["lastHeaders"]["x-user-id"], "u1", "{stats}");
     assert_eq!(stats["lastHeaders"]["x-user-roles"], "customer", "{stats}");
 }
+
+/// `loyalty` is priced like any upstream field (`@cost(weight: 1)`), per
+/// parent: a page of 50 users with it costs 50 more.
+#[tokio::test]
+async fn loyalty_is_priced_per_parent() {
+    let stack = stack_with(Fault::Healthy).await;
+    let token = stack.token("a1", &["admin"], &[]);
+    let requested = |query: &'static str| {
+        let stack = &stack;
+        let token = token.clone();
+        async move {
+            let a = stack
+                .post(
+                    ClientKind::Admin,
+                    json!({"query": query, "variables": {"n": 50}}),
+                    Some(&token),
+                    &[],
+                )
+                .await;
+            assert!(a.body["errors"].is_null(), "{}", a.body);
+            a.body["extensions"]["cost"]["requested"]
+                .as_i64()
+                .expect("requested cost")
+        }
+    };
+    let without = requested("query U($n: Int) { users(first: $n) { id } }").await;
+    let with = requested(ADMIN_USERS).await;
+    assert_eq!(with - without, 50, "{without} → {with}");
+}
