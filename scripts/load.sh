@@ -138,6 +138,12 @@ EOF
 
 body bff-web/operations/product_page.graphql '{"id": "__ID__"}' >"$WORK/product_page.json"
 body bff-web/operations/dashboard.graphql '{}' >"$WORK/dashboard.json"
+# The same dashboard with the loyalty panel (the GraphQL upstream): one
+# `_entities` call more per operation.
+sed 's/^    tier$/    tier\n    loyalty { points tier history(first: 3) { delta reason } }/' \
+  bff-web/operations/dashboard.graphql >"$WORK/dashboard_loyalty.graphql"
+grep -q loyalty "$WORK/dashboard_loyalty.graphql" || { echo "dashboard: no loyalty inserted" >&2; exit 1; }
+body "$WORK/dashboard_loyalty.graphql" '{}' >"$WORK/dashboard_loyalty.json"
 echo
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${DURATION}s per row, $CONNECTIONS connections, wrk -t1"
 echo
@@ -146,6 +152,7 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for round in $(seq 1 "${LOAD_REPEAT:-1}"); do
   run "web product page" "$WEB" "$WORK/product_page.json" rotate
   run "web dashboard" "$WEB" "$WORK/dashboard.json"
+  run "web dashboard + loyalty" "$WEB" "$WORK/dashboard_loyalty.json"
   if [ -f bff-mobile/operations/home.graphql ]; then
     body bff-mobile/operations/home.graphql '{}' >"$WORK/home.json"
     run "mobile home" "$MOBILE" "$WORK/home.json"

@@ -53,6 +53,12 @@ pub struct Faults {
     pub error_status: u16,
     /// Drop every connection's request without an answer.
     pub down: bool,
+    /// Answer every request with this HTTP status (no body but an error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// GraphQL services: the users whose entity fails (`loyalty`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fail_user_ids: Vec<String>,
 }
 
 impl Default for Faults {
@@ -62,6 +68,8 @@ impl Default for Faults {
             error_rate: 0.0,
             error_status: 503,
             down: false,
+            status: None,
+            fail_user_ids: Vec::new(),
         }
     }
 }
@@ -75,6 +83,10 @@ pub struct Control {
     by_route: Mutex<HashMap<String, u64>>,
     max_ids: Mutex<HashMap<String, usize>>,
     last_headers: Mutex<BTreeMap<String, String>>,
+    graphql_calls: AtomicU64,
+    entities_calls: AtomicU64,
+    representations: AtomicU64,
+    last_graphql: Mutex<serde_json::Value>,
 }
 
 impl Control {
@@ -109,6 +121,20 @@ impl Control {
     /// Requests per route template, e.g. `GET /products/{id}`.
     pub fn by_route(&self) -> HashMap<String, u64> {
         self.by_route.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Counts one GraphQL operation; `entities` is the number of
+    /// representations when it is an `_entities` call.
+    /// `operation` (`{query, variables}`) is kept as the last one seen.
+    pub fn record_graphql(&self, entities: Option<usize>, operation: serde_json::Value) {
+        self.graphql_calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_graphql.lock() {
+            *last = operation;
+        }
+        if let Some(n) = entities {
+            self.entities_calls.fetch_add(1, Ordering::Relaxed);
+            self.representations.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 
     fn record(&self, route: &str, request: &Request) {
@@ -146,6 +172,10 @@ impl Control {
             "maxIds": self.max_ids.lock().map(|m| m.clone()).unwrap_or_default(),
             "lastHeaders": self.last_headers.lock().map(|m| m.clone()).unwrap_or_default(),
             "faults": self.faults(),
+            "graphqlCalls": self.graphql_calls.load(Ordering::Relaxed),
+            "entitiesCalls": self.entities_calls.load(Ordering::Relaxed),
+            "representations": self.representations.load(Ordering::Relaxed),
+            "lastGraphql": self.last_graphql.lock().map(|m| m.clone()).unwrap_or_default(),
         })
     }
 
@@ -154,6 +184,12 @@ impl Control {
         self.set_faults(Faults::default());
         self.requests.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
+        self.graphql_calls.store(0, Ordering::Relaxed);
+        self.entities_calls.store(0, Ordering::Relaxed);
+        self.representations.store(0, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_graphql.lock() {
+            *last = serde_json::Value::Null;
+        }
         if let Ok(mut m) = self.by_route.lock() {
             m.clear();
         }
@@ -182,6 +218,10 @@ pub(crate) async fn faults_layer(
     let faults = instance.control.faults();
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if let Some(status) = faults.status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return (status, Json(json!({"error": "injected fault"}))).into_response();
     }
     if faults.error_rate > 0.0 && rand::random::<f64>() < faults.error_rate {
         let status =

@@ -1,5 +1,6 @@
 //! The demo shop: six REST services of docs/contract.md §4 (plus `shipping`, the
-//! "adding a service" example), with deterministic data and fault injection.
+//! "adding a service" example) and the `loyalty` GraphQL subgraph of §4.1,
+//! with deterministic data and fault injection.
 //!
 //! The gateway's tests, demos and benchmarks run against these: embedded on
 //! ephemeral ports (`DemoServices::start(0)`) or standalone
@@ -18,6 +19,7 @@
 
 pub mod control;
 pub mod data;
+pub mod loyalty;
 pub mod routes;
 
 use std::{collections::HashMap, convert::Infallible, net::SocketAddr, sync::Arc};
@@ -50,11 +52,12 @@ pub enum ServiceName {
     Inventory,
     Recommendations,
     Shipping,
+    Loyalty,
 }
 
 impl ServiceName {
     /// Every demo service, in port order.
-    pub const ALL: [ServiceName; 7] = [
+    pub const ALL: [ServiceName; 8] = [
         Self::Users,
         Self::Products,
         Self::Orders,
@@ -62,6 +65,7 @@ impl ServiceName {
         Self::Inventory,
         Self::Recommendations,
         Self::Shipping,
+        Self::Loyalty,
     ];
 
     /// The six services of the contract.
@@ -84,6 +88,7 @@ impl ServiceName {
             Self::Inventory => "inventory",
             Self::Recommendations => "recommendations",
             Self::Shipping => "shipping",
+            Self::Loyalty => "loyalty",
         }
     }
 
@@ -97,6 +102,7 @@ impl ServiceName {
             Self::Inventory => 4,
             Self::Recommendations => 5,
             Self::Shipping => 6,
+            Self::Loyalty => 7,
         }
     }
 }
@@ -133,6 +139,9 @@ pub fn router(name: ServiceName, instance: Arc<Instance>) -> Router {
             Router::new().route("/recommendations/{user_id}", get(r::recommendations))
         }
         ServiceName::Shipping => Router::new().route("/shipments", get(r::shipments)),
+        ServiceName::Loyalty => {
+            Router::new().route("/graphql", axum::routing::post(loyalty::graphql))
+        }
     }
     .route("/health", get(r::health))
     .route_layer(axum::middleware::from_fn_with_state(
@@ -154,7 +163,7 @@ pub struct DemoOptions {
     /// Interface to listen on (`127.0.0.1`; `0.0.0.0` in a container).
     pub host: std::net::IpAddr,
     /// Instances per service (default 1). Extra instances of a service get
-    /// ports after the seven base ports (`base + 10 + ...`) or ephemeral ones.
+    /// ports after the eight base ports (`base + 10 + ...`) or ephemeral ones.
     pub instances: HashMap<ServiceName, usize>,
     /// Data seed.
     pub seed: u64,

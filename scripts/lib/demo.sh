@@ -1,6 +1,6 @@
 # Sourced by the load and profile scripts: a scratch dir, processes killed on
 # exit, free loopback ports, and the demo services started on a free block of
-# seven ports with BFF_UPSTREAM_* pointing at them.
+# eight ports with BFF_UPSTREAM_* pointing at them.
 # Needs: BIN (the release dir holding demo-services), python3.
 
 WORK=$(mktemp -d)
@@ -10,7 +10,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-SERVICES=(users products orders reviews inventory recommendations shipping)
+SERVICES=(users products orders reviews inventory recommendations shipping loyalty)
 
 # Starts the demo services; sets BASE (the first service's port).
 start_demo_services() {
@@ -18,7 +18,7 @@ start_demo_services() {
 import socket
 for base in range(17001, 60000, 10):
     ok = True
-    for p in range(base, base + 7):
+    for p in range(base, base + 8):
         s = socket.socket()
         try: s.bind(("127.0.0.1", p))
         except OSError: ok = False

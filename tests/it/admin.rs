@@ -47,10 +47,11 @@ async fn as_admin(stack: &TestStack, query: &str) -> Value {
     execute_as(stack, ClientKind::Admin, Some(admin), query, json!({})).await
 }
 
-/// Shipping (optional) left unconfigured: system health then lists the six
+/// Shipping and loyalty (optional) left unconfigured: system health then lists the six
 /// contract services.
-fn without_shipping(c: &mut bff_core::config::Config) {
+fn without_optional_services(c: &mut bff_core::config::Config) {
     c.services.shipping.url = Some(String::new());
+    c.services.loyalty.url = Some(String::new());
 }
 
 /// A gateway whose users breaker opens after two failed calls and stays
@@ -58,7 +59,7 @@ fn without_shipping(c: &mut bff_core::config::Config) {
 async fn stack_with_twitchy_users_breaker() -> TestStack {
     TestStack::builder()
         .with_demo()
-        .config(without_shipping)
+        .config(without_optional_services)
         .config(|c| {
             let users = &mut c.services.users;
             users.max_retries = Some(0);
@@ -399,7 +400,7 @@ mod snapshots {
     async fn system_health_after_traffic() {
         let stack = TestStack::builder()
             .with_demo()
-            .config(without_shipping)
+            .config(without_optional_services)
             .start()
             .await;
         let _ = execute_as(

@@ -15,6 +15,7 @@ mod disconnect;
 mod edge;
 mod idempotency;
 mod instances;
+mod loyalty;
 mod mobile;
 mod runner;
 mod shared_cache;

@@ -76,3 +76,62 @@ async fn the_dashboard_trace_has_one_child_span_per_upstream_call() {
         "route templates: {names:?}"
     );
 }
+
+/// A GraphQL upstream call is a `POST /graphql` client span under the
+/// operation's span, with the operation name it sent.
+#[tokio::test(flavor = "current_thread")]
+async fn a_graphql_upstream_call_is_a_post_graphql_span_with_its_operation_name() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // See the test above: a second dispatcher keeps callsite interest per thread.
+    let _second_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
+
+    let stack = TestStack::builder().with_demo().start().await;
+    let token = stack.token("u1", &["customer"], &[]);
+    let a = stack
+        .graphql(
+            ClientKind::Web,
+            "query Points { me { loyalty { points } } }",
+            Some(&token),
+        )
+        .await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let operation = spans
+        .iter()
+        .find(|s| s.name == "GraphQL Points")
+        .expect("operation span");
+    let call = spans
+        .iter()
+        .find(|s| {
+            s.parent_span_id == operation.span_context.span_id()
+                && s.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == "bff.service" && kv.value.as_str() == "loyalty")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "a loyalty span: {:?}",
+                spans.iter().map(|s| s.name.to_string()).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(call.name, "POST /graphql");
+    let attr = |key: &str| {
+        call.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str().to_string())
+    };
+    assert_eq!(
+        attr("graphql.operation.name").as_deref(),
+        Some("LoyaltyAccounts")
+    );
+    assert_eq!(attr("graphql.operation.type").as_deref(), Some("query"));
+}

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod fanout;
+mod graphql;
 mod resilience;
 mod stub;
 
@@ -72,6 +73,7 @@ fn all_at(url: &str, tweak: impl Fn(&mut ServiceConfig)) -> ServicesConfig {
         inventory: one.clone(),
         recommendations: one,
         shipping: ServiceConfig::default(),
+        loyalty: ServiceConfig::default(),
     }
 }
 

@@ -2,8 +2,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Object, ID};
-use bff_core::services::users::model;
+use async_graphql::{Context, Object, Result, ID};
+use bff_core::{
+    cost::directives::cost,
+    services::{
+        loyalty::{self, schema::LoyaltyAccount},
+        users::model,
+    },
+};
 
 /// A user of the shop, with contact data.
 pub struct AdminUser(pub Arc<model::User>);
@@ -34,5 +40,13 @@ impl AdminUser {
     /// RFC 3339.
     async fn created_at(&self) -> String {
         self.0.created_at.to_rfc3339()
+    }
+
+    /// Points and tier (loyalty service); one call for a whole page.
+    #[graphql(directive = cost::apply(1))]
+    async fn loyalty(&self, ctx: &Context<'_>) -> Result<Option<LoyaltyAccount>> {
+        Ok(loyalty::resolve::account(ctx, &self.0.id)
+            .await?
+            .map(LoyaltyAccount))
     }
 }

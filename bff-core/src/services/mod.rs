@@ -31,12 +31,14 @@
 
 pub mod batch;
 pub mod inventory;
+pub mod loyalty;
 pub mod orders;
 pub mod products;
 pub mod recommendations;
 pub mod registry;
 pub mod reviews;
 pub mod shipping;
+pub mod subgraph;
 pub mod support;
 pub mod tick;
 pub mod upstream;

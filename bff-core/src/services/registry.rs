@@ -171,6 +171,7 @@ services! {
     inventory => Inventory,
     recommendations => Recommendations,
     shipping => Shipping,
+    loyalty => Loyalty,
 }
 
 /// The service of a `BFF_UPSTREAM_<NAME>` variable.

@@ -2,11 +2,15 @@
 //!
 //! Sections resolve concurrently and batch per service, so `home` costs one
 //! call to users, recommendations, products and orders each, plus one
-//! inventory call per feed item (inventory has no batch route).
+//! inventory call per feed item (inventory has no batch route), and one
+//! loyalty `_entities` call when `loyalty` is selected.
 
 use async_graphql::{Context, Object, Result};
 use bff_core::cost::directives::{cost, list_size};
-use bff_core::services::{orders, products, recommendations};
+use bff_core::services::{
+    loyalty::{self, schema::LoyaltyAccount},
+    orders, products, recommendations,
+};
 
 use super::{page, FeedItem, OrderSummary, UserSummary};
 
@@ -69,5 +73,13 @@ impl Home {
         let list =
             orders::resolve::by_user(ctx, &self.user_id, first.min(MAX_RECENT_ORDERS)).await?;
         Ok(Some(list.into_iter().take(n).map(OrderSummary).collect()))
+    }
+
+    /// The user's points and tier (loyalty service).
+    #[graphql(directive = cost::apply(1))]
+    async fn loyalty(&self, ctx: &Context<'_>) -> Result<Option<LoyaltyAccount>> {
+        Ok(loyalty::resolve::account(ctx, &self.user_id)
+            .await?
+            .map(LoyaltyAccount))
     }
 }

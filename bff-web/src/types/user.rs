@@ -6,7 +6,11 @@ use std::sync::Arc;
 use async_graphql::{Context, Object, Result, ID};
 use bff_core::{
     auth::require_owner_or_staff,
-    services::{orders, products, recommendations, users::model},
+    services::{
+        loyalty::{self, schema::LoyaltyAccount},
+        orders, products, recommendations,
+        users::model,
+    },
 };
 
 use super::{page, Order, Product};
@@ -64,5 +68,15 @@ impl User {
         let ids: Vec<String> = ids.into_iter().take(n).collect();
         let found = products::resolve::by_ids(ctx, &ids).await?;
         Ok(Some(found.into_iter().map(Product).collect()))
+    }
+
+    /// Points and tier from the loyalty service. Visible only to the user,
+    /// support and admin.
+    #[graphql(directive = cost::apply(1))]
+    async fn loyalty(&self, ctx: &Context<'_>) -> Result<Option<LoyaltyAccount>> {
+        require_owner_or_staff(ctx, &self.0.id)?;
+        Ok(loyalty::resolve::account(ctx, &self.0.id)
+            .await?
+            .map(LoyaltyAccount))
     }
 }

@@ -148,7 +148,13 @@ impl Upstream {
             bff.cache = spec.cache,
             bff.breaker.state = self.inner.breaker.state().as_str(),
             bff.instance = %instance.display,
+            graphql.operation.name = tracing::field::Empty,
+            graphql.operation.type = tracing::field::Empty,
         );
+        if let Some((name, kind)) = &spec.operation {
+            span.record("graphql.operation.name", name.as_str());
+            span.record("graphql.operation.type", *kind);
+        }
         // The route template costs two strings: only when someone records.
         // (Recorded before the span is first entered, `otel.name` still
         // names the OpenTelemetry span.)

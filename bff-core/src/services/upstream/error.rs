@@ -7,7 +7,7 @@ use async_graphql::ErrorExtensions;
 
 use crate::errors::ErrorCode;
 
-/// Why a call to a REST service failed.
+/// Why a call to a service failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
     /// The service's circuit breaker is open: no call was made.
@@ -55,6 +55,12 @@ pub enum UpstreamError {
         /// The service's name.
         service: &'static str,
     },
+    /// A GraphQL service refused the operation (errors and no `data`).
+    #[error("{service} service answered with GraphQL errors")]
+    GraphqlErrors {
+        /// The service's name.
+        service: &'static str,
+    },
     /// The service's adaptive concurrency limit is reached: no call was made.
     #[error("{service} service is at its concurrency limit")]
     Overloaded {
@@ -72,6 +78,7 @@ impl UpstreamError {
             | Self::Timeout { service }
             | Self::Status { service, .. }
             | Self::InvalidBody { service }
+            | Self::GraphqlErrors { service }
             | Self::TooLarge { service }
             | Self::NotConfigured { service }
             | Self::Overloaded { service } => service,
@@ -87,9 +94,10 @@ impl UpstreamError {
             | Self::Overloaded { .. } => ErrorCode::ServiceUnavailable,
             Self::Status { status: 429, .. } => ErrorCode::ServiceUnavailable,
             Self::Timeout { .. } => ErrorCode::UpstreamTimeout,
-            Self::Status { .. } | Self::InvalidBody { .. } | Self::TooLarge { .. } => {
-                ErrorCode::UpstreamError
-            }
+            Self::Status { .. }
+            | Self::InvalidBody { .. }
+            | Self::GraphqlErrors { .. }
+            | Self::TooLarge { .. } => ErrorCode::UpstreamError,
         }
     }
 
@@ -101,7 +109,10 @@ impl UpstreamError {
             | Self::Timeout { .. }
             | Self::Overloaded { .. } => true,
             Self::Status { status, .. } => *status == 429 || (500..600).contains(status),
-            Self::InvalidBody { .. } | Self::TooLarge { .. } | Self::NotConfigured { .. } => false,
+            Self::InvalidBody { .. }
+            | Self::GraphqlErrors { .. }
+            | Self::TooLarge { .. }
+            | Self::NotConfigured { .. } => false,
         }
     }
 
@@ -121,6 +132,7 @@ impl UpstreamError {
             Self::Timeout { .. } => "timeout",
             Self::Status { .. } => "status",
             Self::InvalidBody { .. } => "invalid_body",
+            Self::GraphqlErrors { .. } => "graphql_errors",
             Self::TooLarge { .. } => "too_large",
             Self::NotConfigured { .. } => "not_configured",
             Self::Overloaded { .. } => "overloaded",
@@ -137,9 +149,11 @@ impl UpstreamError {
             | Self::InvalidBody { .. }
             | Self::TooLarge { .. } => true,
             Self::Status { status, .. } => *status >= 500,
-            Self::BreakerOpen { .. } | Self::NotConfigured { .. } | Self::Overloaded { .. } => {
-                false
-            }
+            // The service answered, and refused what we sent: like a 4xx.
+            Self::BreakerOpen { .. }
+            | Self::NotConfigured { .. }
+            | Self::Overloaded { .. }
+            | Self::GraphqlErrors { .. } => false,
         }
     }
 

@@ -74,6 +74,7 @@ impl Upstream {
             allow_404,
             waiters: None,
             cache,
+            operation: None,
         };
         let fresh = |value| Fetched {
             value,

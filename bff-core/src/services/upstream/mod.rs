@@ -62,6 +62,7 @@ mod cache;
 mod call;
 mod error;
 mod flight;
+pub mod graphql;
 mod health_check;
 mod instances;
 mod outlier;
@@ -205,6 +206,8 @@ struct Spec {
     /// How the response cache saw this call (`miss`, or `bypass` when the
     /// call is not cacheable); recorded on the call's span.
     cache: &'static str,
+    /// A GraphQL call's operation name and type (recorded on its span).
+    operation: Option<(String, &'static str)>,
 }
 
 type Flight = Shared<BoxFuture<'static, Result<Answer, UpstreamError>>>;

@@ -147,6 +147,7 @@ impl Upstream {
             allow_404: false,
             waiters: None,
             cache: "bypass",
+            operation: None,
         };
         let answer = self.execute(&spec).await?;
         self.parse(&answer.body)
