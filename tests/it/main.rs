@@ -16,6 +16,7 @@ mod edge;
 mod idempotency;
 mod instances;
 mod mobile;
+mod playground;
 mod runner;
 mod shared_cache;
 mod shed;
