@@ -130,6 +130,15 @@ async function checkClient(client, base, spec) {
     const pane = await page.textContent('.result-window');
     console.log(`${client} result pane:`, pane.replace(/\s+/g, ' ').slice(0, 200));
     if (/"errors"/.test(pane)) problems.push('the answer has errors');
+    // A dialog (GraphiQL's settings) adds a <style> element: the page's
+    // nonce lets it in. Keeping headers is not offered unless configured.
+    await page.click('[aria-label="Open settings dialog"]');
+    const dialog = await page.waitForSelector('.graphiql-dialog', { timeout: 10000 });
+    if (/Persist headers/i.test(await dialog.textContent())) {
+      problems.push('the settings offer to persist headers');
+    }
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('.graphiql-dialog', { state: 'detached', timeout: 10000 });
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
     if (/Bearer/i.test(stored)) problems.push(`the bearer token is in the browser's storage: ${stored.slice(0, 2000)}`);
   } catch (e) {

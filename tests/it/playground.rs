@@ -67,6 +67,18 @@ async fn each_page_loads_only_the_gateways_own_files() {
             assert_eq!(script_src, "script-src 'self'", "{csp}");
             assert!(!csp.contains("unsafe-"), "{csp}");
             assert!(csp.contains("default-src 'none'"), "{csp}");
+            // Styles: the gateway's files, and elements carrying this page's nonce.
+            let nonce = settings(text(&page))["styleNonce"]
+                .as_str()
+                .expect("a style nonce")
+                .to_string();
+            assert!(nonce.len() >= 32, "{nonce}");
+            assert!(
+                csp.contains(&format!("style-src 'self' 'nonce-{nonce}';")),
+                "{csp}"
+            );
+            let again = get(&stack, kind, path).await;
+            assert_ne!(settings(text(&again))["styleNonce"], nonce.as_str());
 
             let html = text(&page);
             // Every script is a file of the gateway, or the JSON data block.
@@ -75,7 +87,12 @@ async fn each_page_loads_only_the_gateways_own_files() {
             assert_eq!(scripts, sources.len() + 1, "{html}");
             assert_eq!(html.matches("</script>").count(), scripts);
             let mut files = sources.clone();
-            files.extend(attributes(html, "href"));
+            // The icon is empty (`data:,`): no request for /favicon.ico.
+            files.extend(
+                attributes(html, "href")
+                    .into_iter()
+                    .filter(|h| *h != "data:,"),
+            );
             assert_eq!(
                 files.len(),
                 5,

@@ -6,6 +6,9 @@
 (function () {
   'use strict';
   var settings = JSON.parse(document.getElementById('bff-playground').textContent);
+  // The page's style nonce, for the <style> element GraphiQL's dialogs add
+  // (react-remove-scroll reads it from this global).
+  window.__webpack_nonce__ = settings.styleNonce;
   var params = new URLSearchParams(window.location.search);
   var fetcher = GraphiQL.createFetcher({ url: window.location.origin + settings.endpoint });
   // Styles set through the DOM: the policy allows no inline style either.

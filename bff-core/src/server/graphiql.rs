@@ -33,12 +33,18 @@ use crate::context::ClientKind;
 const ASSETS_PREFIX: &str = "/graphiql/assets/";
 
 /// The page's policy: scripts, styles, fonts and requests from the gateway
-/// only. Styles need no `unsafe-inline` either: the page has no inline
-/// style, and styles set through the DOM (`graphiql.js`, GraphiQL) are not
-/// restricted by a policy.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// only, no inline script. Styles need no `unsafe-inline` either: the page
+/// has no inline style, styles set through the DOM are not restricted, and
+/// the one `<style>` element GraphiQL adds (its dialogs' scroll lock, from
+/// react-remove-scroll) carries the page's nonce, which `graphiql.js` hands
+/// it as `__webpack_nonce__`.
+fn content_security_policy(style_nonce: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{style_nonce}'; \
+         img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
 
 /// Hashed names are never reused for other bytes.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -175,10 +181,13 @@ pub(super) fn render(app: &ClientApp) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     let client = app.runtime.config.clients.get(app.kind());
+    // 128 random bits per page, in hex (a subset of a nonce's base64).
+    let style_nonce = format!("{:032x}", rand::random::<u128>());
     let settings = serde_json::json!({
         "endpoint": "/graphql",
         "headers": client.playground_headers.as_deref().unwrap_or("{}"),
         "persistHeaders": client.playground_persist_headers,
+        "styleNonce": style_nonce,
     });
     let html = format!(
         r#"<!doctype html>
@@ -187,6 +196,7 @@ pub(super) fn render(app: &ClientApp) -> Response {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>BFF {client} — GraphiQL</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{css}">
 </head>
 <body>
@@ -218,10 +228,11 @@ pub(super) fn render(app: &ClientApp) -> Response {
         html,
     )
         .into_response();
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&style_nonce)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     response
 }
 
@@ -297,7 +308,7 @@ mod tests {
         let text = json_in_html(&value);
         assert!(!text.contains('<') && !text.contains('>') && !text.contains('&'));
         assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&text).expect("JSON"),
             value
         );
     }
