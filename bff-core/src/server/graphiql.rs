@@ -70,8 +70,8 @@ enum Slot {
     Bootstrap,
 }
 
-/// Every embedded file, in [`Slot`] order. The licences are served too, next
-/// to the code they cover.
+/// Every embedded file: the page's, in [`Slot`] order, then the licences
+/// (from [`FIRST_LICENCE`] on), which the page links with `rel="license"`.
 const EMBEDDED: [(&str, &str, &[u8]); 8] = [
     (
         "react.production.min.js",
@@ -110,6 +110,8 @@ const EMBEDDED: [(&str, &str, &[u8]); 8] = [
         include_bytes!("../../assets/graphiql/LICENSE.react-dom"),
     ),
 ];
+
+const FIRST_LICENCE: usize = 5;
 
 /// The embedded files with their served names, hashed once.
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
@@ -197,7 +199,7 @@ pub(super) fn render(app: &ClientApp) -> Response {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>BFF {client} — GraphiQL</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="{css}">
+{licences}<link rel="stylesheet" href="{css}">
 </head>
 <body>
 <div id="graphiql">Loading GraphiQL…</div>
@@ -210,6 +212,13 @@ pub(super) fn render(app: &ClientApp) -> Response {
 </html>
 "#,
         client = app.kind().as_str(),
+        licences = ASSETS[FIRST_LICENCE..]
+            .iter()
+            .map(|a| format!(
+                "<link rel=\"license\" href=\"{ASSETS_PREFIX}{}\">\n",
+                a.served_as
+            ))
+            .collect::<String>(),
         css = url_of(Slot::GraphiqlCss),
         settings = json_in_html(&settings),
         react = url_of(Slot::React),
