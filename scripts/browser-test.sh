@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Loads the web client's GraphiQL in headless Chromium (Debian's chromium,
-# driven by playwright-core), runs a query and checks the answer. Leaves a
-# screenshot in artifacts/playground-web.png.
+# Loads the GraphiQL of web, mobile and admin in headless Chromium (Debian's
+# chromium, driven by playwright-core) with no network beyond loopback, runs
+# a query on each and checks the answer (tests/browser/playground.mjs).
+# Leaves screenshots in artifacts/playground-{web,mobile,admin}.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x /usr/bin/chromium ]; then
@@ -9,5 +10,5 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 source scripts/start-demo.sh
-mkdir -p artifacts
-node tests/browser/playground.mjs "http://127.0.0.1:$WEB" '"formatted"' artifacts/playground-web.png
+node tests/browser/playground.mjs artifacts \
+  "web=http://127.0.0.1:$WEB" "mobile=http://127.0.0.1:$MOBILE" "admin=http://127.0.0.1:$ADMIN"

@@ -17,6 +17,7 @@ mod idempotency;
 mod instances;
 mod loyalty;
 mod mobile;
+mod playground;
 mod runner;
 mod shared_cache;
 mod shed;

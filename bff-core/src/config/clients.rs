@@ -78,6 +78,10 @@ pub struct ClientConfig {
     /// Admin serves its GraphiQL page only when this is set or
     /// `introspection` is on: a production admin has no playground.
     pub playground_headers: Option<String>,
+    /// Let GraphiQL keep its headers pane (a bearer token) in the browser's
+    /// local storage, as its "persist headers" setting does. Off: the
+    /// headers live only as long as the page.
+    pub playground_persist_headers: bool,
     /// Most GraphQL requests of this client executing at once; past it a
     /// request is refused at once with 503 `OVERLOADED` and `Retry-After`
     /// (load shedding). A POST takes its place once its body has arrived,
@@ -97,6 +101,7 @@ impl ClientConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             introspection: true,
             playground_headers: None,
+            playground_persist_headers: false,
             persisted_queries: PersistedQueriesMode::Off,
             apq_cache_size: 10_000,
             // 10,000 documents of 1.6 KB, or 1,000 of 16 KB.

@@ -103,12 +103,9 @@ pub struct ServerConfig {
     pub cors: CorsConfig,
     /// Compress responses (gzip) when the client accepts it.
     pub compression: bool,
-    /// Serve GraphiQL on `GET /` and `GET /graphql` (Accept: text/html).
+    /// Serve GraphiQL on `GET /` and `GET /graphql` (Accept: text/html). Its
+    /// scripts and styles are in the binary, served under `/graphiql/assets/`.
     pub graphiql: bool,
-    /// Serve GraphiQL's JS/CSS from this local directory instead of a CDN
-    /// (for air-gapped sites). Files: `graphiql.min.js`, `graphiql.min.css`,
-    /// `react.production.min.js`, `react-dom.production.min.js`.
-    pub graphiql_assets_dir: Option<String>,
     /// Trust `X-Forwarded-For` only from these proxy addresses.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -165,7 +162,6 @@ impl Default for ServerConfig {
             cors: CorsConfig::default(),
             compression: true,
             graphiql: true,
-            graphiql_assets_dir: None,
             trusted_proxies: Vec::new(),
         }
     }

@@ -22,7 +22,7 @@
 //!   headers, `Cache-Control`), serialized once.
 //! - `trace`: `X-Request-Id` and the W3C trace context.
 //! - `body`: reading a body within a size cap, a deadline and a minimum rate.
-//! - `graphiql`: the playground page.
+//! - `graphiql`: the playground page and its embedded scripts and styles.
 //! - `health`: `/healthz`, `/readyz`, `/metrics` and the operations router.
 //! - `persisted`: APQ and safelisted operations (hash instead of document).
 //! - `layers`: the tower layers around every route, and why each sits where it does.
@@ -303,7 +303,7 @@ pub fn router(app: Arc<ClientApp>) -> Router {
                 .fallback(graphql_http::method_not_allowed),
         )
         .route("/", get(graphiql::page))
-        .route("/graphiql-assets/{file}", get(graphiql::asset))
+        .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     if app.runtime.config.server.ops_addr.is_none() {
