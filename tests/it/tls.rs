@@ -545,3 +545,91 @@ async fn https_edge_keeps_the_plain_http_limits() {
         "an unfinished head is not served: {text}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+#[test]
+fn the_contract_tls_variables_set_the_tls_keys() {
+    let env = [
+        ("BFF_TLS_CA_FILE", "/etc/bff/ca.pem"),
+        ("BFF_TLS_CERT_FILE", "/etc/bff/bff.crt"),
+        ("BFF_TLS_KEY_FILE", "/etc/bff/bff.key"),
+        ("BFF_TLS__HANDSHAKE_TIMEOUT", "3s"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let config = Config::load_with_env(None, env).unwrap();
+    assert_eq!(config.tls.ca_file, Some(PathBuf::from("/etc/bff/ca.pem")));
+    assert_eq!(
+        config.tls.cert_file,
+        Some(PathBuf::from("/etc/bff/bff.crt"))
+    );
+    assert_eq!(config.tls.key_file, Some(PathBuf::from("/etc/bff/bff.key")));
+    assert_eq!(config.tls.handshake_timeout, Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn unusable_tls_files_are_refused_at_start_with_a_clear_message() {
+    let dir = Scratch::new();
+    let ca = Ca::new("bff test CA");
+    let (cert, key) = files(&dir, "gateway", &ca.server(1));
+    let (_, other_key) = files(&dir, "other", &ca.server(2));
+    let garbage = dir.write("garbage.pem", "not a certificate");
+    let cases: [(&str, Box<dyn Fn(&mut Config)>, &str); 5] = [
+        (
+            "certificate without key",
+            Box::new(|c| c.tls.cert_file = Some(cert.clone())),
+            "BFF_TLS_KEY_FILE",
+        ),
+        (
+            "missing CA file",
+            Box::new(|c| c.tls.ca_file = Some(dir.0.join("absent.pem"))),
+            "BFF_TLS_CA_FILE",
+        ),
+        (
+            "CA file without a certificate",
+            Box::new(|c| c.tls.ca_file = Some(garbage.clone())),
+            "BFF_TLS_CA_FILE",
+        ),
+        (
+            "key of another certificate",
+            Box::new(|c| {
+                c.tls.cert_file = Some(cert.clone());
+                c.tls.key_file = Some(other_key.clone());
+            }),
+            "BFF_TLS_CERT_FILE",
+        ),
+        (
+            "client certificate without its key",
+            Box::new(|c| c.services.orders.tls_cert_file = Some(cert.clone())),
+            "services.orders",
+        ),
+    ];
+    let base = || {
+        let mut config = Config::default();
+        for name in ServiceName::ALL {
+            if let Some(svc) = config.services.get_mut(name.as_str()) {
+                svc.url = Some("http://127.0.0.1:9".into());
+            }
+        }
+        config
+    };
+    for (what, set, expected) in cases {
+        let mut config = base();
+        set(&mut config);
+        let err = bff_core::runtime::Runtime::new(config)
+            .await
+            .expect_err(what)
+            .to_string();
+        assert!(err.contains(expected), "{what}: {err}");
+        assert!(
+            !err.contains("not a certificate"),
+            "{what}: no file content in errors: {err}"
+        );
+    }
+    // The pair that matches starts.
+    let mut config = base();
+    config.tls.cert_file = Some(cert.clone());
+    config.tls.key_file = Some(key.clone());
+    assert!(bff_core::runtime::Runtime::new(config).await.is_ok());
+}
