@@ -15,7 +15,9 @@
 # LOAD_ONLY=REGEX runs only the rows whose name matches (e.g. LOAD_ONLY=dashboard);
 # LOAD_REPEAT=N runs all the rows N times over on the same gateway (RSS over time);
 # LOAD_PERF=FILE records the gateway with `perf record -g` during the rows;
-# BFF_BIN=PATH loads another build of the gateway (e.g. an older commit).
+# BFF_BIN=PATH loads another build of the gateway (e.g. an older commit);
+# LOAD_TLS=1 serves the clients' ports over HTTPS (a dev certificate from
+# scripts/dev-cert.sh; wrk speaks HTTP/1.1 over TLS on kept-alive connections).
 # Needs: wrk (apt-get install wrk), python3.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true   # 1,000 connections need file descriptors
@@ -40,12 +42,18 @@ export BFF_JWT_SECRET="load-$(python3 -c 'import secrets; print(secrets.token_he
 export BFF_COST__BUDGET__ENTERPRISE__LIMIT=1000000000 BFF_COST__BUDGET__ENTERPRISE__RESTORE_RATE=1000000000
 export BFF_COST__FLOOD__ENABLED=false
 export RUST_LOG=warn
+SCHEME=http
+if [ -n "${LOAD_TLS:-}" ]; then
+  bash scripts/dev-cert.sh "$WORK/tls" localhost 127.0.0.1 >/dev/null
+  export BFF_TLS_CERT_FILE="$WORK/tls/bff.crt" BFF_TLS_KEY_FILE="$WORK/tls/bff.key" BFF_TLS_CA_FILE="$WORK/tls/ca.pem"
+  SCHEME=https
+fi
 "${BFF_BIN:-$BIN/bff}" >"$WORK/bff.log" 2>&1 &
 BFF_PID=$!
 PIDS+=($BFF_PID)
 for port in $WEB $MOBILE $ADMIN $BASE; do
   for _ in $(seq 1 100); do
-    "$BIN/bff" healthcheck "http://127.0.0.1:$port/$([ "$port" = "$BASE" ] && echo health || echo healthz)" >/dev/null 2>&1 && break
+    "$BIN/bff" healthcheck "$([ "$port" = "$BASE" ] && echo "http://127.0.0.1:$port/health" || echo "$SCHEME://127.0.0.1:$port/healthz")" >/dev/null 2>&1 && break
     sleep 0.1
   done
 done
@@ -116,7 +124,7 @@ EOF
     perf record -q -F 299 --call-graph dwarf,32768 -p "$BFF_PID" -o "$LOAD_PERF" -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  out=$(wrk -t1 -c"${CONN:-$CONNECTIONS}" -d"${DURATION}s" -s "$WORK/script.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+  out=$(wrk -t1 -c"${CONN:-$CONNECTIONS}" -d"${DURATION}s" -s "$WORK/script.lua" "$SCHEME://127.0.0.1:$port" | grep '^RESULT')
   after=$(awk '{print $14 + $15}' /proc/$BFF_PID/stat)
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   local rss; rss=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$BFF_PID/status)
@@ -145,7 +153,7 @@ sed 's/^    tier$/    tier\n    loyalty { points tier history(first: 3) { delta 
 grep -q loyalty "$WORK/dashboard_loyalty.graphql" || { echo "dashboard: no loyalty inserted" >&2; exit 1; }
 body "$WORK/dashboard_loyalty.graphql" '{}' >"$WORK/dashboard_loyalty.json"
 echo
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${DURATION}s per row, $CONNECTIONS connections, wrk -t1"
+echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${DURATION}s per row, $CONNECTIONS connections, wrk -t1, $SCHEME"
 echo
 echo "| operation | req/s | p50 ms | p99 ms | upstream calls/op | gateway CPU ms per 1k ops | non-200 | 200 with errors | gateway RSS MiB after |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

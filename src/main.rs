@@ -5,7 +5,8 @@
 //!   prints URLs and a bearer token per kind of caller.
 //! - `bff token ...`: mints an HS256 development token with `BFF_JWT_SECRET`.
 //! - `bff healthcheck URL`: exits 0 when `URL` answers 2xx (for container
-//!   health checks: the image has no curl).
+//!   health checks: the image has no curl); an `https://` URL is verified
+//!   against the system's roots plus `BFF_TLS_CA_FILE`.
 //!
 //! Every configuration error exits with code 2 and names the key and source.
 
@@ -95,7 +96,8 @@ fn main() -> ExitCode {
         }) => token(&config, sub, &roles, scopes, tier.as_deref(), &ttl),
         Some(Command::Healthcheck { .. }) => ExitCode::SUCCESS,
         None => {
-            let _telemetry = bff_core::telemetry::init(&config.telemetry, "bff");
+            let _telemetry =
+                bff_core::telemetry::init(&config.telemetry, config.tls.ca_file.as_deref(), "bff");
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -156,10 +158,15 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
     println!();
     println!("GraphQL BFF gateway is up.");
     println!();
+    let scheme = if config.tls.serves_https() {
+        "https"
+    } else {
+        "http"
+    };
     for kind in ClientKind::ALL {
         if let Some(addr) = gateway.addr(kind) {
             println!(
-                "  {:<7} GraphQL  http://{addr}/graphql   GraphiQL  http://{addr}/",
+                "  {:<7} GraphQL  {scheme}://{addr}/graphql   GraphiQL  {scheme}://{addr}/",
                 kind.as_str()
             );
         }
@@ -222,7 +229,7 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
             println!();
             println!("  try:");
             println!(
-                "    curl -s http://{addr}/graphql -H 'content-type: application/json' \\\n      -H 'authorization: Bearer {}' \\\n      -d '{{\"query\":\"{{ me {{ name orders(first: 2) {{ id total {{ formatted }} }} }} }}\"}}'",
+                "    curl -s {scheme}://{addr}/graphql -H 'content-type: application/json' \\\n      -H 'authorization: Bearer {}' \\\n      -d '{{\"query\":\"{{ me {{ name orders(first: 2) {{ id total {{ formatted }} }} }} }}\"}}'",
                 customer.token
             );
         }
@@ -297,13 +304,23 @@ fn healthcheck(url: &str) -> ExitCode {
     else {
         return ExitCode::FAILURE;
     };
+    let ca_file = std::env::var_os("BFF_TLS_CA_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let tls = match bff_core::tls::ClientTls::new(ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("{url}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     rt.block_on(async {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
+        let client = match tls
+            .reqwest_builder(None)
+            .map(|b| b.timeout(Duration::from_secs(2)).build())
         {
-            Ok(c) => c,
-            Err(_) => return ExitCode::FAILURE,
+            Ok(Ok(c)) => c,
+            _ => return ExitCode::FAILURE,
         };
         match client.get(url).send().await {
             Ok(resp) if resp.status().is_success() => ExitCode::SUCCESS,

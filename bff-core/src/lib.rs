@@ -46,6 +46,7 @@ pub mod server;
 pub mod services;
 pub mod standalone;
 pub mod telemetry;
+pub mod tls;
 pub mod types;
 
 /// A hash map with a fast, non-cryptographic hasher (foldhash), for maps

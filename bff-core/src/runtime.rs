@@ -15,6 +15,7 @@ use crate::{
     cost::{Budgets, FloodLimiter},
     server::connections::ConnectionLimits,
     services::{upstream::SharedCache, Services},
+    tls::{ClientTls, ServerTls},
 };
 
 /// Everything built once per process.
@@ -31,6 +32,12 @@ pub struct Runtime {
     pub flood: FloodLimiter,
     /// Open-connection caps, shared by every client listener of the process.
     pub connections: Arc<ConnectionLimits>,
+    /// The roots every outgoing TLS connection trusts (system and
+    /// `BFF_TLS_CA_FILE`); its CA PEM for clients built elsewhere (Redis).
+    pub client_tls: ClientTls,
+    /// HTTPS on the clients' ports (`BFF_TLS_CERT_FILE` and
+    /// `BFF_TLS_KEY_FILE`); [`ServerTls::reload`] re-reads the certificate.
+    pub server_tls: Option<ServerTls>,
     /// Set when shutdown starts: readiness turns 503 while requests drain.
     draining: AtomicBool,
 }
@@ -45,14 +52,22 @@ impl Runtime {
     /// Builds the runtime from a configuration.
     pub async fn new(config: Config) -> Result<Arc<Runtime>, ConfigError> {
         crate::telemetry::install_metrics_recorder();
-        let auth = Authenticator::from_config(&config.auth).await?;
+        config.tls.validate()?;
+        let tls_error = |e: crate::tls::TlsError| ConfigError::Invalid(e.to_string());
+        let client_tls = ClientTls::new(config.tls.ca_file.as_deref()).map_err(tls_error)?;
+        let server_tls = match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => Some(ServerTls::from_files(cert, key).map_err(tls_error)?),
+            _ => None,
+        };
+        let auth = Authenticator::from_config_tls(&config.auth, &client_tls).await?;
         let shared = match config.redis_url.as_deref() {
             Some(url) if config.shared_cache.enabled && !url.trim().is_empty() => {
                 Some(SharedCache::new(url, &config.shared_cache).map_err(ConfigError::Invalid)?)
             }
             _ => None,
         };
-        let services = Services::from_config_with(&config.services, &config.cache, shared)?;
+        let services =
+            Services::from_config_tls(&config.services, &config.cache, shared, &client_tls)?;
         let budgets =
             Budgets::from_config(&config.cost.budget, config.redis_url.as_deref()).await?;
         let flood = FloodLimiter::new(&config.cost.flood);
@@ -64,6 +79,8 @@ impl Runtime {
             budgets,
             flood,
             connections,
+            client_tls,
+            server_tls,
             draining: AtomicBool::new(false),
         }))
     }

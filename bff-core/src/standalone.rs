@@ -50,7 +50,11 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
         );
         return ExitCode::from(CONFIG_ERROR_EXIT);
     }
-    let _telemetry = crate::telemetry::init(&config.telemetry, &format!("bff-{}", kind.as_str()));
+    let _telemetry = crate::telemetry::init(
+        &config.telemetry,
+        config.tls.ca_file.as_deref(),
+        &format!("bff-{}", kind.as_str()),
+    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

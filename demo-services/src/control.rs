@@ -81,6 +81,8 @@ pub struct Control {
     requests: AtomicU64,
     dropped: AtomicU64,
     by_route: Mutex<HashMap<String, u64>>,
+    /// Requests per HTTP version (`HTTP/1.1`, `HTTP/2.0`).
+    by_version: Mutex<HashMap<String, u64>>,
     max_ids: Mutex<HashMap<String, usize>>,
     last_headers: Mutex<BTreeMap<String, String>>,
     graphql_calls: AtomicU64,
@@ -142,6 +144,9 @@ impl Control {
         if let Ok(mut m) = self.by_route.lock() {
             *m.entry(route.to_string()).or_default() += 1;
         }
+        if let Ok(mut m) = self.by_version.lock() {
+            *m.entry(format!("{:?}", request.version())).or_default() += 1;
+        }
         let ids = request
             .uri()
             .query()
@@ -169,6 +174,7 @@ impl Control {
             "requests": self.requests(),
             "dropped": self.dropped.load(Ordering::Relaxed),
             "byRoute": self.by_route(),
+            "byVersion": self.by_version.lock().map(|m| m.clone()).unwrap_or_default(),
             "maxIds": self.max_ids.lock().map(|m| m.clone()).unwrap_or_default(),
             "lastHeaders": self.last_headers.lock().map(|m| m.clone()).unwrap_or_default(),
             "faults": self.faults(),
@@ -191,6 +197,9 @@ impl Control {
             *last = serde_json::Value::Null;
         }
         if let Ok(mut m) = self.by_route.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.by_version.lock() {
             m.clear();
         }
         if let Ok(mut m) = self.max_ids.lock() {

@@ -13,6 +13,10 @@
 //! - [`routes`]: one handler per route of the contract.
 //! - [`control`]: `/_control/faults|stats|reset` and the middleware that applies faults.
 //!
+//! With [`DemoOptions::tls`] (`--tls-cert`/`--tls-key`, optionally
+//! `--tls-client-ca` to require client certificates) every instance serves
+//! HTTPS only, HTTP/2 and HTTP/1.1 by ALPN.
+//!
 //! `down: true` drops each request's connection without an answer: the
 //! instance is served by our own hyper loop, whose service returns an error
 //! for such requests, which makes hyper close the connection.
@@ -21,6 +25,7 @@ pub mod control;
 pub mod data;
 pub mod loyalty;
 pub mod routes;
+pub mod tls;
 
 use std::{collections::HashMap, convert::Infallible, net::SocketAddr, sync::Arc};
 
@@ -170,6 +175,9 @@ pub struct DemoOptions {
     /// `max-age` of products answers, in seconds (the contract's 60; the
     /// profiling script raises it: under valgrind a run outlasts a minute).
     pub products_max_age: u32,
+    /// Serve HTTPS with this rustls config (certificate, ALPN, client
+    /// certificate requirement); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for DemoOptions {
@@ -180,12 +188,14 @@ impl Default for DemoOptions {
             instances: HashMap::new(),
             seed: DEFAULT_SEED,
             products_max_age: 60,
+            tls: None,
         }
     }
 }
 
 struct Running {
     name: ServiceName,
+    scheme: &'static str,
     addr: SocketAddr,
     instance: Arc<Instance>,
     task: JoinHandle<()>,
@@ -247,10 +257,16 @@ impl DemoServices {
                     listener,
                     router(name, instance.clone()),
                     instance.clone(),
+                    options.tls.clone().map(tokio_rustls::TlsAcceptor::from),
                     stop_rx.clone(),
                 ));
                 running.push(Running {
                     name,
+                    scheme: if options.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    },
                     addr,
                     instance,
                     task,
@@ -264,7 +280,8 @@ impl DemoServices {
         })
     }
 
-    /// Base URL of the (first instance of the) service, `http://127.0.0.1:PORT`.
+    /// Base URL of the (first instance of the) service, `http://127.0.0.1:PORT`
+    /// (`https://` when serving TLS).
     pub fn url(&self, name: ServiceName) -> String {
         self.instance_urls(name)
             .into_iter()
@@ -277,7 +294,7 @@ impl DemoServices {
         self.running
             .iter()
             .filter(|r| r.name == name)
-            .map(|r| format!("http://{}", r.addr))
+            .map(|r| format!("{}://{}", r.scheme, r.addr))
             .collect()
     }
 
@@ -335,6 +352,7 @@ async fn serve(
     listener: TcpListener,
     router: Router,
     instance: Arc<Instance>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -364,10 +382,30 @@ async fn serve(
                 Ok(resp)
             }
         });
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .await;
+            let service = TowerToHyperService::new(service);
+            let builder = Builder::new(TokioExecutor::new());
+            match tls {
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(tls) => {
+                    // A failed handshake (unknown CA, no client
+                    // certificate) just closes the connection.
+                    let handshake = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        tls.accept(stream),
+                    );
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            }
         });
     }
 }

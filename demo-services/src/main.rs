@@ -1,6 +1,6 @@
-//! `demo-services`: the demo REST services alone, until Ctrl-C.
+//! `demo-services`: the demo REST services alone, until Ctrl-C or SIGTERM.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{collections::HashMap, net::IpAddr, path::PathBuf};
 
 use clap::Parser;
 use demo_services::{DemoOptions, DemoServices, ServiceName, DEFAULT_SEED};
@@ -26,6 +26,15 @@ struct Cli {
     /// `Cache-Control: max-age` of products answers, in seconds.
     #[arg(long, default_value_t = 60)]
     products_max_age: u32,
+    /// Serve HTTPS with this PEM certificate chain (with `--tls-key`).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by this PEM CA (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 fn parse_instances(s: &str) -> Result<(ServiceName, usize), String> {
@@ -52,6 +61,14 @@ async fn main() -> anyhow::Result<()> {
         instances: cli.instances.into_iter().collect::<HashMap<_, _>>(),
         seed: cli.seed,
         products_max_age: cli.products_max_age,
+        tls: match (&cli.tls_cert, &cli.tls_key) {
+            (Some(cert), Some(key)) => Some(demo_services::tls::server_config(
+                cert,
+                key,
+                cli.tls_client_ca.as_deref(),
+            )?),
+            _ => None,
+        },
     };
     let demo = DemoServices::start_with(options).await?;
     for name in ServiceName::ALL {
@@ -61,7 +78,23 @@ async fn main() -> anyhow::Result<()> {
             demo.instance_urls(name).join(", ")
         );
     }
-    tokio::signal::ctrl_c().await?;
+    shutdown_signal().await;
     demo.shutdown().await;
     Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

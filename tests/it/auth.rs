@@ -37,7 +37,7 @@ const WEB: ClientKind = ClientKind::Web;
 // Keys and tokens
 
 /// A test-only keypair in PEM (private PKCS#8, public SPKI).
-struct KeyPair {
+pub(crate) struct KeyPair {
     private_pem: String,
     public_pem: String,
 }
@@ -89,7 +89,7 @@ fn generate(kind: &str) -> KeyPair {
     pair
 }
 
-fn rsa_key() -> &'static KeyPair {
+pub(crate) fn rsa_key() -> &'static KeyPair {
     static KEY: OnceLock<KeyPair> = OnceLock::new();
     KEY.get_or_init(|| generate("rsa"))
 }
@@ -111,11 +111,11 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     json!({"sub": sub, "roles": ["customer"], "scope": "", "exp": now() + 3600})
 }
 
-fn sign_rs256(key: &KeyPair, kid: Option<&str>, claims: &Value) -> String {
+pub(crate) fn sign_rs256(key: &KeyPair, kid: Option<&str>, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = kid.map(str::to_string);
     encode(
@@ -431,14 +431,26 @@ async fn hs256_is_refused_when_only_a_public_key_is_configured() {
 // JWKS
 
 /// A JWKS endpoint whose key set can be swapped, counting its fetches.
-struct JwksServer {
-    url: String,
+pub(crate) struct JwksServer {
+    pub(crate) url: String,
     set: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
 }
 
 impl JwksServer {
     async fn start(keys: &[(&str, &KeyPair)]) -> Self {
+        Self::serve(keys, None).await
+    }
+
+    /// The same endpoint over HTTPS with `tls`.
+    pub(crate) async fn start_tls(
+        keys: &[(&str, &KeyPair)],
+        tls: Arc<rustls::ServerConfig>,
+    ) -> Self {
+        Self::serve(keys, Some(tls)).await
+    }
+
+    async fn serve(keys: &[(&str, &KeyPair)], tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let set = Arc::new(Mutex::new(jwks(keys)));
         let fetches = Arc::new(AtomicUsize::new(0));
         let app = axum::Router::new().route(
@@ -459,11 +471,19 @@ impl JwksServer {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        match tls {
+            None => {
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+            }
+            Some(tls) => {
+                tokio::spawn(serve_tls(listener, app, tls));
+            }
+        }
         Self {
-            url: format!("http://{addr}/.well-known/jwks.json"),
+            url: format!("{scheme}://{addr}/.well-known/jwks.json"),
             set,
             fetches,
         }
@@ -473,8 +493,30 @@ impl JwksServer {
         *self.set.lock().unwrap() = jwks(keys);
     }
 
-    fn fetches(&self) -> usize {
+    pub(crate) fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves `app` over TLS on `listener` (one task per connection).
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Arc<rustls::ServerConfig>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    while let Ok((stream, _)) = listener.accept().await {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
     }
 }
 

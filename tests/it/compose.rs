@@ -178,3 +178,61 @@ fn compose_file_is_consistent() {
     assert_eq!(scraped.get("mobile").map(String::as_str), Some("4002"));
     assert_eq!(scraped.get("admin").map(String::as_str), Some("4003"));
 }
+
+/// `docker-compose.tls.yml` only adds HTTPS to services of the base file:
+/// each client gets the three TLS variables, the certificate directory and
+/// an https health check on its own port; Prometheus scrapes over https
+/// with a config that exists.
+#[test]
+fn compose_tls_override_is_consistent() {
+    let base = load("docker-compose.yml");
+    let tls = load("docker-compose.tls.yml");
+    let services = tls["services"].as_mapping().expect("services map");
+    for name in services.keys().filter_map(|k| k.as_str()) {
+        assert!(
+            !base["services"][name].is_null(),
+            "the override names {name}, which docker-compose.yml does not have"
+        );
+    }
+    for (client, port) in [("web", "4001"), ("mobile", "4002"), ("admin", "4003")] {
+        let svc = &tls["services"][client];
+        let env = &svc["environment"];
+        for (var, file) in [
+            ("BFF_TLS_CERT_FILE", "bff.crt"),
+            ("BFF_TLS_KEY_FILE", "bff.key"),
+            ("BFF_TLS_CA_FILE", "ca.pem"),
+        ] {
+            assert_eq!(
+                env[var].as_str(),
+                Some(format!("/etc/bff/tls/{file}").as_str()),
+                "{client}: {var}"
+            );
+        }
+        assert!(
+            str_list(&svc["volumes"]).contains(&"./docker/tls:/etc/bff/tls:ro".to_string()),
+            "{client}: certificate directory not mounted"
+        );
+        let health = str_list(&svc["healthcheck"]["test"]).join(" ");
+        assert!(
+            health.contains(&format!("https://localhost:{port}/healthz")),
+            "{client}: {health}"
+        );
+    }
+    let scrape = load("docker/prometheus.tls.yml");
+    assert_eq!(
+        scrape["scrape_configs"][0]["scheme"].as_str(),
+        Some("https")
+    );
+    for volume in str_list(&tls["services"]["prometheus"]["volumes"]) {
+        let src = volume.split(':').next().unwrap_or_default();
+        // docker/tls is made by scripts/dev-cert.sh before `up`.
+        if src != "./docker/tls" {
+            assert!(root().join(src).exists(), "{src} missing");
+        }
+    }
+    assert!(root().join("scripts/dev-cert.sh").exists());
+    assert!(std::fs::read_to_string(root().join(".dockerignore"))
+        .expect(".dockerignore")
+        .lines()
+        .any(|l| l.trim() == "target/"));
+}

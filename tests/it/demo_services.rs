@@ -13,7 +13,7 @@ impl Demo {
     async fn start() -> Demo {
         Demo {
             services: DemoServices::start(0).await.expect("demo starts"),
-            http: reqwest::Client::new(),
+            http: crate::harness::client(),
         }
     }
 

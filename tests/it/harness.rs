@@ -108,7 +108,12 @@ impl TestStackBuilder {
             gateway,
             demo,
             secret: secret.expose().to_string(),
-            http: reqwest::Client::builder()
+            // Trusts the gateway's own extra roots, so a suite that serves
+            // HTTPS with a test CA talks to it like to plain HTTP.
+            http: bff_core::tls::ClientTls::new(self.config.tls.ca_file.as_deref())
+                .expect("test CA")
+                .reqwest_builder(None)
+                .expect("TLS client")
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("http client"),
@@ -162,10 +167,15 @@ impl TestStack {
         self.gateway.runtime.budgets.local().hold_clock();
     }
 
-    /// Base URL of a client, e.g. `http://127.0.0.1:PORT`.
+    /// Base URL of a client, e.g. `http://127.0.0.1:PORT` (`https://` when
+    /// the gateway serves TLS).
     pub fn url(&self, kind: ClientKind) -> String {
+        let scheme = match self.gateway.runtime.server_tls {
+            Some(_) => "https",
+            None => "http",
+        };
         format!(
-            "http://{}",
+            "{scheme}://{}",
             self.gateway.addr(kind).expect("client is running")
         )
     }
@@ -531,4 +541,11 @@ pub async fn stats(http: &reqwest::Client, base: &str) -> HashMap<String, u64> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A plain reqwest client (reqwest is built without a crypto provider of
+/// its own: the process default, `ring`, is installed first).
+pub fn client() -> reqwest::Client {
+    bff_core::tls::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -23,5 +23,6 @@ mod shared_cache;
 mod shed;
 mod slow_clients;
 mod telemetry;
+mod tls;
 mod upstream;
 mod web;

@@ -95,7 +95,7 @@ async fn the_demo_prints_urls_and_tokens_that_work() {
     let customer = token_after("customer");
     let admin_token = token_after("admin");
 
-    let http = reqwest::Client::new();
+    let http = crate::harness::client();
     let ask = |port: u16, token: &str, query: &str| {
         http.post(format!("http://127.0.0.1:{port}/graphql"))
             .bearer_auth(token)
@@ -170,7 +170,7 @@ async fn the_demo_runs_a_service_as_several_instances() {
     );
 
     // Each instance has its own faults.
-    let http = reqwest::Client::new();
+    let http = crate::harness::client();
     http.put(format!("{}/_control/faults", urls[1]))
         .json(&json!({"latencyMs": 5}))
         .send()
@@ -230,7 +230,7 @@ async fn the_demo_serves_one_ops_listener_when_the_environment_asks() {
         text.contains(&format!("http://127.0.0.1:{ops}/metrics")),
         "{text}"
     );
-    let http = reqwest::Client::new();
+    let http = crate::harness::client();
     let get = |url: String| {
         let http = http.clone();
         async move { http.get(url).send().await.expect("answers") }

@@ -66,15 +66,19 @@ impl Jwks {
     /// the next unknown `kid` retry) and starts the background refresh.
     pub(crate) async fn start(
         url: reqwest::Url,
+        tls: &crate::tls::ClientTls,
         refresh_every: Duration,
         min_refetch: Duration,
-    ) -> Result<Arc<Self>, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    ) -> Result<Arc<Self>, String> {
+        let http = tls
+            .reqwest_builder(None)
+            .map_err(|e| e.to_string())?
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
             .user_agent(concat!("bff-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .build()
+            .map_err(|_| "the JWKS HTTP client cannot be built".to_string())?;
         let jwks = Arc::new(Self {
             url,
             http,

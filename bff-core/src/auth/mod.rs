@@ -56,6 +56,7 @@ use crate::{
     config::{AuthConfig, ConfigError},
     errors::ErrorCode,
     telemetry::names,
+    tls::ClientTls,
 };
 
 /// Longest bearer token considered (real ones are well under 2 KiB); longer
@@ -217,8 +218,19 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Builds the verifier from `[auth]`; fetches the JWKS once when one is
     /// configured (a failed first fetch is logged, not fatal: the identity
-    /// provider may come up after the gateway).
+    /// provider may come up after the gateway). An `https://` JWKS is
+    /// verified against the system's roots only: see
+    /// [`Authenticator::from_config_tls`].
     pub async fn from_config(cfg: &AuthConfig) -> Result<Authenticator, ConfigError> {
+        Self::from_config_tls(cfg, &ClientTls::system()).await
+    }
+
+    /// Like [`Authenticator::from_config`], fetching an `https://` JWKS with
+    /// the process's trusted roots (system and `BFF_TLS_CA_FILE`).
+    pub async fn from_config_tls(
+        cfg: &AuthConfig,
+        tls: &ClientTls,
+    ) -> Result<Authenticator, ConfigError> {
         let secret = match &cfg.jwt_secret {
             Some(s) if s.expose().is_empty() => {
                 return Err(ConfigError::Invalid(
@@ -237,6 +249,7 @@ impl Authenticator {
                 let url = jwks_url(url)?;
                 let jwks = Jwks::start(
                     url,
+                    tls,
                     cfg.jwks_refresh_interval,
                     cfg.jwks_min_refetch_interval,
                 )
@@ -462,12 +475,7 @@ fn jwks_url(url: &str) -> Result<reqwest::Url, ConfigError> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| ConfigError::Invalid(format!("auth.jwks_url (BFF_JWT_JWKS_URL): {e}")))?;
     match parsed.scheme() {
-        "http" => Ok(parsed),
-        "https" => Err(ConfigError::Invalid(
-            "auth.jwks_url (BFF_JWT_JWKS_URL): this build has no TLS client; serve the JWKS \
-             over http on a trusted network or through a TLS-terminating sidecar"
-                .into(),
-        )),
+        "http" | "https" => Ok(parsed),
         other => Err(ConfigError::Invalid(format!(
             "auth.jwks_url (BFF_JWT_JWKS_URL): unsupported scheme `{other}`"
         ))),
@@ -610,14 +618,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn auth_rejects_https_jwks_and_bad_pem_clearly() {
+    async fn auth_rejects_other_jwks_schemes_and_bad_pem_clearly() {
         let err = Authenticator::from_config(&AuthConfig {
-            jwks_url: Some("https://idp.example/jwks".into()),
+            jwks_url: Some("ftp://idp.example/jwks".into()),
             ..AuthConfig::default()
         })
         .await
         .unwrap_err();
-        assert!(err.to_string().contains("TLS"));
+        assert!(err.to_string().contains("unsupported scheme"));
         let err = Authenticator::from_config(&AuthConfig {
             public_key_pem: Some(
                 "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----".into(),

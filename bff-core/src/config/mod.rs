@@ -19,6 +19,7 @@ mod server;
 mod services;
 mod shared_cache;
 mod telemetry;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,7 @@ pub use self::{
     services::{split_urls, BalancePolicy, ServiceConfig, ServicesConfig},
     shared_cache::SharedCacheConfig,
     telemetry::{LogFormat, TelemetryConfig},
+    tls::TlsConfig,
 };
 
 /// The whole configuration.
@@ -65,6 +67,8 @@ pub struct Config {
     /// The Redis tier of the upstream response cache (used when `redis_url`
     /// is set): key prefix and timeouts.
     pub shared_cache: SharedCacheConfig,
+    /// HTTPS on the clients' ports and extra roots for outgoing TLS.
+    pub tls: TlsConfig,
 }
 
 /// The contract's environment variables (docs/contract.md §2) and the key
@@ -80,6 +84,9 @@ pub const CONTRACT_ENV: &[(&str, &str)] = &[
     ("BFF_JWT_ISSUER", "auth.issuer"),
     ("BFF_JWT_AUDIENCE", "auth.audience"),
     ("BFF_REDIS_URL", "redis_url"),
+    ("BFF_TLS_CA_FILE", "tls.ca_file"),
+    ("BFF_TLS_CERT_FILE", "tls.cert_file"),
+    ("BFF_TLS_KEY_FILE", "tls.key_file"),
 ];
 
 /// The key a contract variable sets: a service's `BFF_UPSTREAM_<NAME>`

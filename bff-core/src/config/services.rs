@@ -127,6 +127,11 @@ pub struct ServiceConfig {
     /// Largest response body read from the service, in bytes; a bigger one is
     /// an `UPSTREAM_ERROR`.
     pub max_body_bytes: Option<usize>,
+    /// Client certificate chain (PEM) presented to this service when it
+    /// asks for one (mutual TLS); with `tls_key_file`.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// Private key (PEM) of `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 /// How calls are spread over the instances of one service.

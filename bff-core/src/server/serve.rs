@@ -6,6 +6,11 @@
 //! connection with `hyper_util`'s auto (HTTP/1 + HTTP/2) builder and a
 //! `TokioTimer`, and bound each phase:
 //!
+//! - **TLS** (client listeners, when `BFF_TLS_CERT_FILE` and
+//!   `BFF_TLS_KEY_FILE` are set): the handshake runs on the connection's
+//!   own task under `tls.handshake_timeout`; a connection that does not
+//!   finish it in time, or fails it, is closed. ALPN picks HTTP/2 or
+//!   HTTP/1.1; every bound below then applies as on plain HTTP;
 //! - **accept**: a connection over `server.max_connections` or
 //!   `server.max_connections_per_ip` is closed at once
 //!   ([`ConnectionLimits`](super::connections::ConnectionLimits));
@@ -32,6 +37,7 @@ use hyper_util::{
     server::conn::auto::Builder,
 };
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
     sync::watch,
     task::{JoinHandle, JoinSet},
@@ -135,6 +141,14 @@ pub fn serve(
         between: cfg.idle_timeout,
     };
     let builder = Arc::new(builder(cfg));
+    // The operations listener stays plain HTTP (an internal address).
+    let tls = match which {
+        Listener::Client(_) => runtime.server_tls.as_ref().map(|tls| Handshake {
+            acceptor: tls.acceptor(),
+            timeout: runtime.config.tls.handshake_timeout,
+        }),
+        Listener::Ops => None,
+    };
     let task = tokio::spawn(async move {
         let label = which.as_str();
         let (drain_tx, drain_rx) = watch::channel(false);
@@ -170,15 +184,21 @@ pub fn serve(
                             }
                         },
                     };
-                    connections.spawn(connection(
-                        stream,
-                        peer,
-                        router.clone(),
-                        builder.clone(),
-                        idle,
-                        drain_rx.clone(),
-                        (slot, OpenGauge::enter(label)),
-                    ));
+                    let _ = stream.set_nodelay(true);
+                    let held = (slot, OpenGauge::enter(label));
+                    let (router, builder, drain) = (router.clone(), builder.clone(), drain_rx.clone());
+                    match tls.clone() {
+                        None => {
+                            connections.spawn(connection(stream, peer, router, builder, idle, drain, held));
+                        }
+                        Some(tls) => {
+                            connections.spawn(async move {
+                                if let Some(stream) = tls.accept(stream, peer).await {
+                                    connection(stream, peer, router, builder, idle, drain, held).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = &mut shutdown => break,
@@ -211,10 +231,39 @@ pub fn serve(
     })
 }
 
+/// The TLS handshake of a client listener.
+#[derive(Clone)]
+struct Handshake {
+    acceptor: tokio_rustls::TlsAcceptor,
+    timeout: Duration,
+}
+
+impl Handshake {
+    /// The connection once its handshake is done; `None` (the socket is
+    /// closed) when it fails or takes longer than the timeout.
+    async fn accept(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+        match tokio::time::timeout(self.timeout, self.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                None
+            }
+        }
+    }
+}
+
 /// Serves one connection: the router behind hyper, closed gracefully when
 /// idle too long, when a handler asks, or when the server drains.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     peer: SocketAddr,
     router: Router,
     builder: Arc<Builder<TokioExecutor>>,
@@ -222,8 +271,9 @@ async fn connection(
     mut drain: watch::Receiver<bool>,
     // Held for the connection's life: its place under the caps, and the gauge.
     _held: (Option<Slot>, OpenGauge),
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::default());
     let service = {
         let activity = activity.clone();

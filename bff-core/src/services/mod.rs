@@ -61,6 +61,7 @@ use self::{
 use crate::{
     config::{CacheConfig, ConfigError, ServiceConfig, ServicesConfig},
     context::RequestContext,
+    tls::ClientTls,
 };
 
 /// Every REST service the gateway calls, with its runtime state (breaker,
@@ -83,9 +84,26 @@ fn build(
     config: &ServiceConfig,
     policy: Policy,
     client: &reqwest::Client,
+    tls: &ClientTls,
     shared: &Option<SharedCache>,
 ) -> Result<Upstream, ConfigError> {
     let (name, env) = (spec.name, spec.env);
+    // A client certificate (mTLS) means a client, and a pool, of its own.
+    let own_client;
+    let client = match (&config.tls_cert_file, &config.tls_key_file) {
+        (None, None) => client,
+        (Some(cert), Some(key)) => {
+            own_client = upstream::http_client(tls, Some((cert, key))).map_err(|e| {
+                ConfigError::Invalid(format!("services.{name}.tls_cert_file / tls_key_file: {e}"))
+            })?;
+            &own_client
+        }
+        _ => {
+            return Err(ConfigError::Invalid(format!(
+                "services.{name}: tls_cert_file and tls_key_file go together"
+            )))
+        }
+    };
     let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
     if spec.required() && url.is_none() {
         return Err(ConfigError::Invalid(format!(
@@ -148,9 +166,19 @@ impl Services {
         cache: &CacheConfig,
         shared: Option<SharedCache>,
     ) -> Result<Services, ConfigError> {
+        Self::from_config_tls(cfg, cache, shared, &ClientTls::system())
+    }
+
+    /// Like [`Services::from_config_with`], calling `https://` services with
+    /// the process's trusted roots (system and `BFF_TLS_CA_FILE`).
+    pub fn from_config_tls(
+        cfg: &ServicesConfig,
+        cache: &CacheConfig,
+        shared: Option<SharedCache>,
+        tls: &ClientTls,
+    ) -> Result<Services, ConfigError> {
         let shared = &shared;
-        let client = upstream::http_client()
-            .map_err(|_| ConfigError::Invalid("the upstream HTTP client cannot be built".into()))?;
+        let client = upstream::http_client(tls, None).map_err(ConfigError::Invalid)?;
         let unset = ServiceConfig::default();
         let configs: Vec<&ServiceConfig> = registry::ALL
             .iter()
@@ -164,7 +192,10 @@ impl Services {
         share_cache_budget(cache, &configs, &mut policies);
         let mut upstreams = HashMap::new();
         for ((spec, config), policy) in registry::ALL.iter().zip(&configs).zip(policies) {
-            upstreams.insert(spec.name, build(spec, config, policy, &client, shared)?);
+            upstreams.insert(
+                spec.name,
+                build(spec, config, policy, &client, tls, shared)?,
+            );
         }
         let clients = Clients::build(|spec| {
             upstreams.remove(spec.name).ok_or_else(|| {

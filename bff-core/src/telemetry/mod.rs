@@ -8,6 +8,7 @@
 
 pub mod metrics;
 pub mod names;
+mod otlp_http;
 
 use std::sync::OnceLock;
 
@@ -116,7 +117,14 @@ impl Drop for TelemetryGuard {
 ///   is set (the exporter reads the standard `OTEL_*` variables itself;
 ///   `OTEL_SERVICE_NAME` defaults to `service_name`). Without it no exporter
 ///   is built and spans cost only what the log filter lets through.
-pub fn init(cfg: &TelemetryConfig, service_name: &str) -> TelemetryGuard {
+///
+/// An `https://` collector is verified against the system's roots plus
+/// `ca_file` (`BFF_TLS_CA_FILE`).
+pub fn init(
+    cfg: &TelemetryConfig,
+    ca_file: Option<&std::path::Path>,
+    service_name: &str,
+) -> TelemetryGuard {
     use tracing_subscriber::{
         fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer,
     };
@@ -127,7 +135,7 @@ pub fn init(cfg: &TelemetryConfig, service_name: &str) -> TelemetryGuard {
     };
     let provider = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")
         .filter(|v| !v.is_empty())
-        .and_then(|_| otlp_provider(service_name));
+        .and_then(|_| otlp_provider(ca_file, service_name));
     let traces = provider.as_ref().map(|p| {
         use opentelemetry::trace::TracerProvider as _;
         tracing_opentelemetry::layer().with_tracer(p.tracer("bff"))
@@ -140,9 +148,24 @@ pub fn init(cfg: &TelemetryConfig, service_name: &str) -> TelemetryGuard {
     TelemetryGuard { provider }
 }
 
-fn otlp_provider(service_name: &str) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+fn otlp_provider(
+    ca_file: Option<&std::path::Path>,
+    service_name: &str,
+) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::WithHttpConfig as _;
+    let client = match crate::tls::ClientTls::new(ca_file)
+        .map_err(|e| e.to_string())
+        .and_then(otlp_http::OtlpHttp::new)
+    {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("OTLP trace export disabled: {err}");
+            return None;
+        }
+    };
     let exporter = match opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_http_client(client)
         .build()
     {
         Ok(e) => e,

@@ -389,6 +389,7 @@ mod order_detail {
     /// The newest order of a user in the demo data (deterministic seed).
     async fn first_order_of(user: &str) -> String {
         let demo = demo_services::DemoServices::start(0).await.expect("demo");
+        bff_core::tls::install_crypto_provider();
         let orders: Value = reqwest::get(format!(
             "{}/orders?userId={user}&limit=1",
             demo.url(ServiceName::Orders)

@@ -12,7 +12,11 @@
 //!   service: pooled keep-alive connections, no redirects (they would carry
 //!   `X-User-*` to whatever host a `Location` names), a connect timeout,
 //!   `TCP_NODELAY`, and bodies read chunk by chunk under a byte cap
-//!   (reqwest's own defaults have none of these).
+//!   (reqwest's own defaults have none of these). `https://` services are
+//!   verified against the system's roots plus `BFF_TLS_CA_FILE` and spoken
+//!   to over HTTP/2 when they offer it by ALPN (`crate::tls`); a service
+//!   with a client certificate (`services.<name>.tls_cert_file`) gets a
+//!   client of its own.
 //! - **Deadline**: every attempt runs under `min(policy timeout, time left
 //!   before RequestContext::deadline)`; no retry starts if its backoff would
 //!   end past the deadline. The time left is sent upstream as
@@ -121,9 +125,16 @@ const POOL_MAX_IDLE_PER_HOST: usize = 256;
 /// keep-alive timeouts, so we rarely reuse a connection the server closed).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 
-/// Builds the one HTTP client of the process (see the module docs).
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// Builds the one HTTP client of the process (see the module docs): TLS
+/// with `tls`'s roots (HTTP/2 where a service offers it by ALPN), and the
+/// client certificate `identity` (certificate chain and key PEM files) for
+/// a service that asks for one; such a service gets a client of its own.
+pub fn http_client(
+    tls: &crate::tls::ClientTls,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<reqwest::Client, String> {
+    tls.reqwest_builder(identity)
+        .map_err(|e| e.to_string())?
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
@@ -132,6 +143,7 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .tcp_keepalive(Duration::from_secs(30))
         .user_agent(concat!("bff-gateway/", env!("CARGO_PKG_VERSION")))
         .build()
+        .map_err(|_| "the upstream HTTP client cannot be built".to_string())
 }
 
 /// An answer and whether it came from an expired cache entry.
@@ -322,7 +334,7 @@ impl Upstream {
     /// comma-separated list: several instances), with default instance
     /// policy and no shared cache tier.
     ///
-    /// Fails when a URL is not an absolute `http://` URL.
+    /// Fails when a URL is not an absolute `http://` or `https://` URL.
     pub fn new(
         name: &'static str,
         base_url: Option<&str>,
@@ -355,11 +367,9 @@ impl Upstream {
         for url in base_url.map(crate::config::split_urls).unwrap_or_default() {
             let shown = display_url(&url)
                 .ok_or_else(|| format!("the {name} URL is not an absolute URL"))?;
-            if !url.starts_with("http://") {
-                // Built without a TLS backend (build time, attack
-                // surface): refuse https here rather than fail every call.
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!(
-                    "the {name} URL must start with http:// (this build has no TLS client)"
+                    "the {name} URL must start with http:// or https://"
                 ));
             }
             bases.push((url.trim_end_matches('/').to_string(), shown));
