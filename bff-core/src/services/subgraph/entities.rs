@@ -243,6 +243,31 @@ fn safe_code(extensions: Option<&Map<String, Value>>) -> Option<String> {
 mod tests {
     use super::*;
 
+    #[derive(Clone)]
+    struct Accounts;
+
+    impl EntityService for Accounts {
+        const TYPENAME: &'static str = "LoyaltyAccount";
+        const KEY_FIELD: &'static str = "userId";
+        const OPERATION: &'static str = "Accounts";
+        fn upstream(&self) -> &Upstream {
+            unreachable!("not called")
+        }
+    }
+
+    #[test]
+    fn the_document_carries_the_selection_and_only_variables() {
+        let selection = Selection::for_tests("points h: history(first: $v0) { at }", "$v0: Int!");
+        assert_eq!(
+            document::<Accounts>(&selection),
+            "query Accounts($representations: [_Any!]!, $v0: Int!) { _entities(representations: $representations) { ... on LoyaltyAccount { points h: history(first: $v0) { at } } } }"
+        );
+        assert_eq!(
+            document::<Accounts>(&Selection::for_tests("", "")),
+            "query Accounts($representations: [_Any!]!) { _entities(representations: $representations) { ... on LoyaltyAccount { __typename } } }"
+        );
+    }
+
     #[test]
     fn only_plain_codes_are_kept() {
         let ext = |v: Value| v.as_object().cloned();
