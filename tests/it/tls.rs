@@ -339,6 +339,21 @@ async fn a_service_certificate_from_an_unknown_ca_is_refused_as_service_unavaila
     let http = https_client(&dir.write("ca.pem", &ca.pem));
     let stats = demo_stats(&http, &demo, ServiceName::Products).await;
     assert_eq!(stats["requests"], 0, "{stats}");
+
+    // What the gateway logs (a warning) names the TLS cause.
+    let err = ClientTls::system()
+        .reqwest_builder(None)
+        .unwrap()
+        .build()
+        .unwrap()
+        .get(format!("{}/health", demo.url(ServiceName::Products)))
+        .send()
+        .await
+        .unwrap_err();
+    let cause = bff_core::tls::tls_cause(&err)
+        .unwrap_or_else(|| panic!("a TLS cause in {err:?}"))
+        .to_string();
+    assert!(cause.contains("UnknownIssuer"), "{cause}");
 }
 
 // ---------------------------------------------------------------------------
@@ -575,7 +590,8 @@ async fn unusable_tls_files_are_refused_at_start_with_a_clear_message() {
     let (cert, key) = files(&dir, "gateway", &ca.server(1));
     let (_, other_key) = files(&dir, "other", &ca.server(2));
     let garbage = dir.write("garbage.pem", "not a certificate");
-    let cases: [(&str, Box<dyn Fn(&mut Config)>, &str); 5] = [
+    type Case<'a> = (&'a str, Box<dyn Fn(&mut Config) + 'a>, &'a str);
+    let cases: [Case; 5] = [
         (
             "certificate without key",
             Box::new(|c| c.tls.cert_file = Some(cert.clone())),

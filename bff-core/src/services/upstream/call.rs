@@ -256,7 +256,14 @@ impl Upstream {
         let response = request.send().await.map_err(|err| {
             // `without_url`: the URL may carry credentials; never log it.
             let err = err.without_url();
-            tracing::debug!(service, error = %err, "upstream request failed");
+            match crate::tls::tls_cause(&err) {
+                // A certificate the gateway does not trust, a client
+                // certificate the service refused: an operator's matter.
+                Some(cause) => {
+                    tracing::warn!(service, error = %cause, "TLS with the service failed")
+                }
+                None => tracing::debug!(service, error = %err, "upstream request failed"),
+            }
             let mapped = if err.is_timeout() {
                 UpstreamError::Timeout { service }
             } else {
