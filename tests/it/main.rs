@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod test_cluster;
 mod test_redis;
 
 mod admin;
@@ -16,6 +17,9 @@ mod edge;
 mod idempotency;
 mod instances;
 mod mobile;
+mod redis_cluster;
+mod redis_tls;
+mod reload;
 mod runner;
 mod shared_cache;
 mod shed;

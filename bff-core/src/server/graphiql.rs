@@ -34,7 +34,8 @@ pub(super) async fn page(State(app): State<Arc<ClientApp>>) -> Response {
 
 /// `GET /graphiql-assets/{file}`: local GraphiQL assets (air-gapped sites).
 pub(super) async fn asset(State(app): State<Arc<ClientApp>>, Path(file): Path<String>) -> Response {
-    let Some(dir) = app.runtime.config.server.graphiql_assets_dir.as_deref() else {
+    let config = app.runtime.config();
+    let Some(dir) = config.server.graphiql_assets_dir.as_deref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     if !ASSET_FILES.contains(&file.as_str()) {
@@ -56,11 +57,12 @@ pub(super) async fn asset(State(app): State<Arc<ClientApp>>, Path(file): Path<St
 
 /// The playground page for this client.
 pub(super) fn render(app: &ClientApp) -> Response {
-    let server = &app.runtime.config.server;
+    let config = app.runtime.config();
+    let server = &config.server;
     if !server.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let client = app.runtime.config.clients.get(app.kind());
+    let client = config.clients.get(app.kind());
     // Admin's playground is a development tool: served only when admin
     // introspection is open (development) or the operator prefilled its
     // headers (the demo runner puts the admin token there). Even then its

@@ -128,7 +128,7 @@ pub fn serve(
 ) -> std::io::Result<ServeHandle> {
     let addr = listener.local_addr()?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let cfg = &runtime.config.server;
+    let cfg = &runtime.config().server;
     let grace = cfg.shutdown_grace;
     let idle = Idle {
         first: cfg.header_read_timeout,
