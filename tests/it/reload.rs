@@ -62,7 +62,9 @@ async fn new_budget_tiers_apply_to_the_next_charge() {
     let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
     assert_eq!(cost(&r, "limit"), 100, "{}", r.body);
     assert_eq!(cost(&r, "restoreRate"), 5, "{}", r.body);
-    assert!(cost(&r, "remaining") >= 90, "{}", r.body);
+    // The bucket keeps its debt in time (2 s at 1 point/s), now 10 points
+    // at 5 points/s: 100 − 10 − 2 = 88, more as it refills.
+    assert!((88..=100).contains(&cost(&r, "remaining")), "{}", r.body);
 }
 
 #[tokio::test]

@@ -162,8 +162,9 @@ impl Budgets {
     }
 
     /// Puts new tiers in force (hot reload): the next charge of every
-    /// caller uses them; buckets keep their state (a caller who spent half
-    /// of a bucket of 100 has half of a new bucket of 200 less 50). The
+    /// caller uses them. A bucket keeps its state, which GCRA holds as time
+    /// (what was spent takes that long to refill at the old rate), read
+    /// with the new size and rate from then on. The
     /// in-memory store's bounds and the Redis prefix and timeout stay as
     /// they were built (`crate::reload` names them as needing a restart).
     pub fn set_config(&self, cfg: &BudgetConfig) {
