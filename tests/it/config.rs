@@ -235,7 +235,8 @@ fn config_check_refuses_an_invalid_configuration_with_exit_code_2() {
     let (path, mut file) = tempfile();
     use std::io::Write as _;
     writeln!(file, "[cost.limits.web]\nmax_cost = \"lots\"").expect("write");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--config", path.to_str().expect("path")],
             vec![],

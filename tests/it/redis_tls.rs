@@ -92,9 +92,11 @@ async fn an_untrusted_certificate_is_refused_and_budgets_fail_open() {
             "a certificate from an untrusted CA is refused ({ca:?})"
         );
         // Budgets go on from memory.
-        let mut cfg = bff_core::config::BudgetConfig::default();
-        cfg.free = TierBudget::new(10, 1);
-        cfg.redis_timeout = Duration::from_secs(2);
+        let cfg = bff_core::config::BudgetConfig {
+            free: TierBudget::new(10, 1),
+            redis_timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
         let budgets = Budgets::from_config_with(&cfg, Some(target))
             .await
             .expect("budgets");
