@@ -19,7 +19,7 @@ use bff_core::{
     caller::{Role, Tier},
     config::Config,
     context::ClientKind,
-    standalone::{shutdown_signal, CONFIG_ERROR_EXIT},
+    standalone::{shutdown_signal, ReloadSignal, CONFIG_ERROR_EXIT},
 };
 use clap::{Parser, Subcommand};
 
@@ -161,6 +161,7 @@ async fn run_demo(
             return ExitCode::FAILURE;
         }
     };
+    let hangups = ReloadSignal::install();
     let gateway = match bff::start(config.clone(), shutdown_signal()).await {
         Ok(g) => g,
         Err(bff::StartError::Config(err)) => {
@@ -176,7 +177,7 @@ async fn run_demo(
     // in at start (demo service URLs, a generated JWT secret) is carried
     // over when the new configuration leaves it unset.
     let started = config.clone();
-    bff_core::standalone::reload_on_sighup(&gateway.runtime, move || {
+    hangups.reload_on_sighup(&gateway.runtime, move || {
         let mut fresh = Config::load(config_file.as_deref())?;
         demo::carry_over(&mut fresh, &started);
         Ok(fresh)

@@ -12,10 +12,12 @@
 //!    stays, one error line says why;
 //! 2. applies what is safe live ([`LIVE_KEYS`]): per-operation limits,
 //!    budget tiers, CORS, the log filter (`telemetry.log_filter`), body caps
-//!    and deadlines, batch size, request deadline, CSRF, GraphiQL;
+//!    and deadlines, batch size, request deadline, CSRF, GraphiQL, and each
+//!    service's timeout, retries, backoff and breaker thresholds
+//!    ([`crate::services::upstream::LIVE_POLICY_KEYS`]);
 //! 3. names in one warning every other changed key (listen addresses,
-//!    `redis_url`, upstream URLs and policies, connection caps, ...) and
-//!    keeps its old value: those need a restart.
+//!    `redis_url`, upstream URLs and instance lists, balancing, caches,
+//!    connection caps, ...) and keeps its old value: those need a restart.
 //!
 //! Other parts of the gateway that hold state built from the configuration
 //! (each client's guard, a TLS certificate) register with
@@ -103,6 +105,12 @@ impl ReloadReport {
 pub type ReloadHook = Arc<dyn Fn(&Config) + Send + Sync>;
 
 fn is_live(key: &str) -> bool {
+    if let Some((_, field)) = key
+        .strip_prefix("services.")
+        .and_then(|rest| rest.split_once('.'))
+    {
+        return crate::services::upstream::LIVE_POLICY_KEYS.contains(&field);
+    }
     LIVE_KEYS
         .iter()
         .any(|live| key == *live || key.starts_with(&format!("{live}.")))
@@ -170,6 +178,22 @@ fn merge_live(old: &Config, new: &Config) -> Config {
     server.csrf_required_headers = fresh.csrf_required_headers.clone();
     server.graphiql = fresh.graphiql;
     next.telemetry.log_filter = new.telemetry.log_filter.clone();
+    for spec in crate::services::registry::ALL {
+        let (Some(to), Some(from)) = (
+            next.services.get_mut(spec.name),
+            new.services.get(spec.name),
+        ) else {
+            continue;
+        };
+        to.timeout = from.timeout;
+        to.max_retries = from.max_retries;
+        to.retry_backoff = from.retry_backoff;
+        to.breaker_consecutive_failures = from.breaker_consecutive_failures;
+        to.breaker_failure_rate = from.breaker_failure_rate;
+        to.breaker_min_calls = from.breaker_min_calls;
+        to.breaker_open_for = from.breaker_open_for;
+        to.breaker_probes = from.breaker_probes;
+    }
     next
 }
 
@@ -202,6 +226,9 @@ impl Runtime {
         debug_assert!(applied.iter().all(|k| is_live(k)));
         if !applied.is_empty() {
             self.budgets.set_config(&next.cost.budget);
+            if applied.iter().any(|k| k.starts_with("services.")) {
+                self.services.set_live_policies(&next.services);
+            }
             if applied.iter().any(|k| k.starts_with("server.cors.")) {
                 self.cors
                     .store(crate::server::cors_layer(&next.server).map(Arc::new));

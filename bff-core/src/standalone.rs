@@ -66,6 +66,7 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
     };
     let config_path = config_path_from_args(&args);
     rt.block_on(async move {
+        let hangups = ReloadSignal::install();
         let addr = config.clients.get(kind).addr;
         let runtime = match Runtime::new(config).await {
             Ok(r) => r,
@@ -74,7 +75,7 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
                 return ExitCode::from(CONFIG_ERROR_EXIT);
             }
         };
-        reload_on_sighup(&runtime, move || Config::load(config_path.as_deref()));
+        hangups.reload_on_sighup(&runtime, move || Config::load(config_path.as_deref()));
         let ops = match server::serve_ops(runtime.clone(), shutdown_signal()).await {
             Ok(ops) => ops,
             Err((ops_addr, err)) => {
@@ -123,42 +124,67 @@ pub async fn serve_client(
     )
 }
 
-/// On each SIGHUP, builds a new configuration with `load` (the file and the
-/// environment again) and applies it to `runtime` (`crate::reload`), logging
-/// the report. A configuration that does not load is refused like an
-/// invalid one. Stops once the runtime is gone. Not on Windows.
-pub fn reload_on_sighup(
-    runtime: &Arc<Runtime>,
-    load: impl Fn() -> Result<crate::config::Config, crate::config::ConfigError> + Send + 'static,
-) {
+/// SIGHUP, caught from the moment it is installed: install it before the
+/// listeners open, so a SIGHUP sent as soon as the gateway answers is never
+/// the default action (which ends the process).
+#[derive(Debug)]
+pub struct ReloadSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("SIGHUP cannot be handled: configuration reload is off");
-            return;
-        };
-        let runtime = Arc::downgrade(runtime);
-        tokio::spawn(async move {
-            while hangups.recv().await.is_some() {
-                let Some(runtime) = runtime.upgrade() else {
-                    return;
-                };
-                tracing::info!("SIGHUP: reloading the configuration");
-                let report = match load() {
-                    Ok(config) => runtime.reload(config),
-                    Err(err) => crate::reload::ReloadReport {
-                        refused: Some(err.to_string()),
-                        ..Default::default()
-                    },
-                };
-                report.log();
+    hangups: Option<tokio::signal::unix::Signal>,
+}
+
+impl ReloadSignal {
+    /// Catches SIGHUP from now on (needs a tokio runtime).
+    pub fn install() -> ReloadSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let hangups = signal(SignalKind::hangup()).ok();
+            if hangups.is_none() {
+                tracing::warn!("SIGHUP cannot be handled: configuration reload is off");
             }
-        });
+            ReloadSignal { hangups }
+        }
+        #[cfg(not(unix))]
+        ReloadSignal {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = (runtime, load);
+
+    /// On each SIGHUP, builds a new configuration with `load` (the file and
+    /// the environment again) and applies it to `runtime` (`crate::reload`),
+    /// logging the report. A configuration that does not load is refused
+    /// like an invalid one. Stops once the runtime is gone.
+    pub fn reload_on_sighup(
+        self,
+        runtime: &Arc<Runtime>,
+        load: impl Fn() -> Result<crate::config::Config, crate::config::ConfigError> + Send + 'static,
+    ) {
+        #[cfg(unix)]
+        {
+            let Some(mut hangups) = self.hangups else {
+                return;
+            };
+            let runtime = Arc::downgrade(runtime);
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    let Some(runtime) = runtime.upgrade() else {
+                        return;
+                    };
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    let report = match load() {
+                        Ok(config) => runtime.reload(config),
+                        Err(err) => crate::reload::ReloadReport {
+                            refused: Some(err.to_string()),
+                            ..Default::default()
+                        },
+                    };
+                    report.log();
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (runtime, load);
+        }
     }
 }
 

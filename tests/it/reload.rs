@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bff_core::{config::TierBudget, context::ClientKind};
+use demo_services::ServiceName;
 
 use crate::{cost::cost, harness::TestStack, test_cluster::BffProcess};
 
@@ -241,4 +242,61 @@ async fn sighup_rereads_the_config_file() {
     let (status, body) = bff.web_query("{ __typename }").await;
     assert_eq!(status, 200, "{body}");
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn retries_and_breaker_thresholds_change_live() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .config(|c| {
+            let products = c.services.get_mut("products").expect("products");
+            products.max_retries = Some(2);
+            products.breaker_consecutive_failures = Some(1_000);
+            products.breaker_min_calls = Some(1_000);
+        })
+        .start()
+        .await;
+    let runtime = &stack.gateway.runtime;
+    stack
+        .set_faults(
+            ServiceName::Products,
+            serde_json::json!({"latencyMs": 0, "errorRate": 1.0, "errorStatus": 503, "down": false}),
+        )
+        .await;
+    let query = "{ product(id: \"p1\") { name } }";
+    let failed = stack.graphql(ClientKind::Web, query, None).await;
+    assert_eq!(failed.codes(), vec!["UPSTREAM_ERROR"], "{}", failed.body);
+    let with_retries = stack.total_calls(ServiceName::Products).await;
+    assert!(
+        with_retries >= 2,
+        "retried before the reload: {with_retries} calls"
+    );
+
+    let mut next = (*runtime.config()).clone();
+    let products = next.services.get_mut("products").expect("products");
+    products.max_retries = Some(0);
+    products.breaker_consecutive_failures = Some(1);
+    let report = runtime.reload(next);
+    assert_eq!(
+        report.applied,
+        vec![
+            "services.products.breaker_consecutive_failures",
+            "services.products.max_retries"
+        ],
+        "{report:?}"
+    );
+    // One attempt, no retry; that failure opens the breaker.
+    let failed = stack.graphql(ClientKind::Web, query, None).await;
+    assert_eq!(failed.codes(), vec!["UPSTREAM_ERROR"], "{}", failed.body);
+    assert_eq!(
+        stack.total_calls(ServiceName::Products).await,
+        with_retries + 1
+    );
+    let open = stack.graphql(ClientKind::Web, query, None).await;
+    assert_eq!(open.codes(), vec!["SERVICE_UNAVAILABLE"], "{}", open.body);
+    assert_eq!(
+        stack.total_calls(ServiceName::Products).await,
+        with_retries + 1,
+        "the open breaker fails fast"
+    );
 }

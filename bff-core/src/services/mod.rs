@@ -236,6 +236,16 @@ impl Services {
         removed
     }
 
+    /// Hot reload: each service's live policy keys
+    /// ([`upstream::LIVE_POLICY_KEYS`]) from `cfg`.
+    pub fn set_live_policies(&self, cfg: &ServicesConfig) {
+        let unset = ServiceConfig::default();
+        for (spec, upstream) in registry::ALL.iter().zip(self.clients.all()) {
+            let config = cfg.get(spec.name).unwrap_or(&unset);
+            upstream.set_live_policy(&(spec.policy)().with_overrides(config));
+        }
+    }
+
     /// Stops the background work of every service (health checks).
     pub fn stop(&self) {
         for upstream in self.upstreams() {

@@ -54,7 +54,7 @@ impl Upstream {
 
     pub(super) async fn with_retries(&self, spec: &Spec) -> Result<Answer, UpstreamError> {
         let service = self.inner.name;
-        let policy = &self.inner.policy;
+        let policy = self.inner.policy.load_full();
         self.inner.budget.record_call();
         let mut attempt = 0u32;
         // Instances this call already tried: a retry goes elsewhere.
@@ -280,7 +280,7 @@ impl Upstream {
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .map(CacheControl::parse);
-        let body = read_capped(response, self.inner.policy.max_body_bytes, service).await?;
+        let body = read_capped(response, self.inner.policy.load().max_body_bytes, service).await?;
         // A body that is not JSON at all is the service's fault (counted as a
         // failure, never cached); a JSON body of the wrong shape is caught by
         // the typed parse later.

@@ -248,7 +248,8 @@ struct Inner {
     /// Stops the health-check task when dropped (or on shutdown).
     stop_checks: tokio::sync::watch::Sender<bool>,
     client: reqwest::Client,
-    policy: Policy,
+    /// Swapped by hot reload ([`Upstream::set_live_policy`]).
+    policy: arc_swap::ArcSwap<Policy>,
     breaker: Breaker,
     budget: RetryBudget,
     cache: ResponseCache,
@@ -277,6 +278,18 @@ impl std::fmt::Debug for Upstream {
             .finish()
     }
 }
+
+/// The `[services.<name>]` keys [`Upstream::set_live_policy`] applies.
+pub const LIVE_POLICY_KEYS: &[&str] = &[
+    "timeout",
+    "max_retries",
+    "retry_backoff",
+    "breaker_consecutive_failures",
+    "breaker_failure_rate",
+    "breaker_min_calls",
+    "breaker_open_for",
+    "breaker_probes",
+];
 
 /// Removes userinfo from a URL for display; `None` when it does not parse.
 fn display_url(base: &str) -> Option<String> {
@@ -386,7 +399,7 @@ impl Upstream {
                 breaker: Breaker::new(name, policy.breaker.clone()),
                 budget: RetryBudget::new(policy.retry_budget_ratio),
                 cache: ResponseCache::new(policy.cache_max_entries, policy.cache_max_bytes),
-                policy,
+                policy: arc_swap::ArcSwap::from_pointee(policy),
                 inflight: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
                 cache_counters: Default::default(),
@@ -416,8 +429,25 @@ impl Upstream {
     }
 
     /// The policy in force (defaults with config overrides).
-    pub fn policy(&self) -> &Policy {
-        &self.inner.policy
+    pub fn policy(&self) -> Arc<Policy> {
+        self.inner.policy.load_full()
+    }
+
+    /// Hot reload: puts in force the per-attempt timeout, retries and
+    /// backoff, and the breaker's thresholds of `fresh` (see
+    /// [`LIVE_POLICY_KEYS`]); everything else of the policy (caches, retry
+    /// budget, breaker window) stays as built. A call in flight finishes
+    /// under the policy it started with.
+    pub fn set_live_policy(&self, fresh: &Policy) {
+        let mut next = (*self.inner.policy.load_full()).clone();
+        next.timeout = fresh.timeout;
+        next.max_retries = fresh.max_retries;
+        next.retry_backoff = fresh.retry_backoff;
+        let window = next.breaker.window;
+        next.breaker = fresh.breaker.clone();
+        next.breaker.window = window;
+        self.inner.breaker.set_config(&next.breaker);
+        self.inner.policy.store(Arc::new(next));
     }
 
     /// The service's breaker.
