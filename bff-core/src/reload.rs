@@ -13,10 +13,10 @@
 //! 2. applies what is safe live ([`LIVE_KEYS`]): per-operation limits,
 //!    budget tiers, CORS, the log filter (`telemetry.log_filter`), body caps
 //!    and deadlines, batch size, request deadline, CSRF, GraphiQL, and each
-//!    service's timeout, retries, backoff and breaker thresholds
-//!    ([`crate::services::upstream::LIVE_POLICY_KEYS`]);
+//!    service's instance list, timeout, retries, backoff and breaker thresholds
+//!    ([`crate::services::upstream::LIVE_SERVICE_KEYS`]);
 //! 3. names in one warning every other changed key (listen addresses,
-//!    `redis_url`, upstream URLs and instance lists, balancing, caches,
+//!    `redis_url`, balancing and health checks, caches,
 //!    connection caps, ...) and keeps its old value: those need a restart.
 //!
 //! Other parts of the gateway that hold state built from the configuration
@@ -109,7 +109,7 @@ fn is_live(key: &str) -> bool {
         .strip_prefix("services.")
         .and_then(|rest| rest.split_once('.'))
     {
-        return crate::services::upstream::LIVE_POLICY_KEYS.contains(&field);
+        return crate::services::upstream::LIVE_SERVICE_KEYS.contains(&field);
     }
     LIVE_KEYS
         .iter()
@@ -185,6 +185,7 @@ fn merge_live(old: &Config, new: &Config) -> Config {
         ) else {
             continue;
         };
+        to.url.clone_from(&from.url);
         to.timeout = from.timeout;
         to.max_retries = from.max_retries;
         to.retry_backoff = from.retry_backoff;
@@ -215,6 +216,12 @@ impl Runtime {
                 };
             }
         }
+        if let Err(err) = crate::services::Services::check_live(&new.services) {
+            return ReloadReport {
+                refused: Some(err),
+                ..ReloadReport::default()
+            };
+        }
         let _one_at_a_time = self
             .reloading
             .lock()
@@ -227,7 +234,7 @@ impl Runtime {
         if !applied.is_empty() {
             self.budgets.set_config(&next.cost.budget);
             if applied.iter().any(|k| k.starts_with("services.")) {
-                self.services.set_live_policies(&next.services);
+                self.services.set_live(&next.services, &old.services);
             }
             if applied.iter().any(|k| k.starts_with("server.cors.")) {
                 self.cors

@@ -300,3 +300,63 @@ async fn retries_and_breaker_thresholds_change_live() {
         "the open breaker fails fast"
     );
 }
+
+#[tokio::test]
+async fn an_instance_list_changes_live() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .instances(ServiceName::Products, 2)
+        .start()
+        .await;
+    let runtime = &stack.gateway.runtime;
+    let urls = stack.instance_urls(ServiceName::Products);
+    let per_instance = || async {
+        let mut out = Vec::new();
+        for url in &urls {
+            let stats = crate::harness::stats(&stack.http, url).await;
+            out.push(
+                stats
+                    .iter()
+                    .filter(|(route, _)| !route.contains("/_control"))
+                    .map(|(_, n)| n)
+                    .sum::<u64>(),
+            );
+        }
+        out
+    };
+
+    let mut next = (*runtime.config()).clone();
+    next.services.products.url = Some(urls[1].clone());
+    let report = runtime.reload(next.clone());
+    assert_eq!(report.applied, vec!["services.products.url"], "{report:?}");
+    let before = per_instance().await;
+    for i in 1..=6 {
+        let r = stack
+            .graphql(
+                ClientKind::Web,
+                &format!("{{ product(id: \"p{i}\") {{ name }} }}"),
+                None,
+            )
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+    }
+    let after = per_instance().await;
+    assert_eq!(after[0], before[0], "the removed instance gets no call");
+    assert!(after[1] > before[1], "the remaining one gets them all");
+
+    // A list the gateway cannot use is refused whole; the list stays.
+    let mut bad = next.clone();
+    bad.services.products.url = Some("ftp://127.0.0.1:1".to_string());
+    bad.cost.limits.web.max_cost = 1;
+    assert!(!runtime.reload(bad).accepted());
+    let mut gone = next.clone();
+    gone.services.products.url = None;
+    assert!(
+        !runtime.reload(gone).accepted(),
+        "a required service keeps a URL"
+    );
+    assert_eq!(
+        runtime.config().services.products.url.as_deref(),
+        Some(urls[1].as_str())
+    );
+}

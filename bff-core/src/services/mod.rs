@@ -236,14 +236,40 @@ impl Services {
         removed
     }
 
-    /// Hot reload: each service's live policy keys
-    /// ([`upstream::LIVE_POLICY_KEYS`]) from `cfg`.
-    pub fn set_live_policies(&self, cfg: &ServicesConfig) {
+    /// Hot reload: each service's live keys ([`upstream::LIVE_SERVICE_KEYS`])
+    /// from `cfg`: policies, and the instance list where it changed from
+    /// `old`. Check the lists first ([`Services::check_live`]).
+    pub fn set_live(&self, cfg: &ServicesConfig, old: &ServicesConfig) {
         let unset = ServiceConfig::default();
         for (spec, upstream) in registry::ALL.iter().zip(self.clients.all()) {
             let config = cfg.get(spec.name).unwrap_or(&unset);
             upstream.set_live_policy(&(spec.policy)().with_overrides(config));
+            let before = old.get(spec.name).and_then(|c| c.url.as_deref());
+            if config.url.as_deref() != before {
+                if let Err(err) = upstream.set_instances(config.url.as_deref()) {
+                    tracing::error!(service = spec.name, %err, "instance list not changed");
+                }
+            }
         }
+    }
+
+    /// Whether every service's instance list in `cfg` can be put in force:
+    /// usable URLs, and a URL for each required service.
+    pub fn check_live(cfg: &ServicesConfig) -> Result<(), String> {
+        for spec in registry::ALL {
+            let url = cfg
+                .get(spec.name)
+                .and_then(|c| c.url.as_deref())
+                .filter(|u| !u.trim().is_empty());
+            if url.is_none() && spec.required() {
+                return Err(format!(
+                    "the {} service needs a URL ({})",
+                    spec.name, spec.env
+                ));
+            }
+            upstream::check_instance_urls(spec.name, url)?;
+        }
+        Ok(())
     }
 
     /// Stops the background work of every service (health checks).
