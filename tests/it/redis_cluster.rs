@@ -303,3 +303,67 @@ async fn a_cluster_node_restart_during_traffic_fails_open_then_back() {
         "no request failed while a node restarted: {statuses:?}"
     );
 }
+
+/// Figures, not a check (`cargo test --test it figures_budget_round_trips --
+/// --ignored --nocapture`): mean time of one budget charge through one
+/// Redis, the three-master cluster and a TLS Redis, from this test binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints figures"]
+async fn figures_budget_round_trips() {
+    use bff_core::{
+        cost::budget::{
+            gcra::{Op, Params},
+            redis::RedisStore,
+            BucketStore,
+        },
+        redis_link::RedisTarget,
+    };
+    let Some(cluster) = tokio::task::spawn_blocking(|| Cluster::start_or_skip("figures"))
+        .await
+        .expect("cluster")
+    else {
+        return;
+    };
+    let tls =
+        tokio::task::spawn_blocking(|| crate::test_cluster::TlsRedis::start_or_skip("figures"))
+            .await
+            .expect("tls")
+            .expect("tls redis");
+    let single = crate::test_redis::redis_or_skip("figures")
+        .await
+        .expect("a Redis at BFF_REDIS_TEST_URL or 127.0.0.1:6379");
+    let targets = [
+        (
+            "one Redis",
+            RedisTarget::new(&single, None).expect("single"),
+        ),
+        (
+            "3-master cluster",
+            RedisTarget::new(&cluster.url(), None).expect("cluster"),
+        ),
+        (
+            "one Redis over TLS",
+            RedisTarget::new(&tls.url("localhost"), Some(&tls.ca_file)).expect("tls"),
+        ),
+    ];
+    let params = Params::new(1_000_000, 1_000);
+    for (name, target) in targets {
+        let store = RedisStore::with_target(target, &key_prefix(), Duration::from_secs(2));
+        // Warm: connection and script loaded.
+        store
+            .apply("{w}", params, Op::Charge, 1, None)
+            .await
+            .expect("warm");
+        let n = 2_000u32;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            let key = format!("{{sub:u{}}}:web", i % 64);
+            store
+                .apply(&key, params, Op::Charge, 1, None)
+                .await
+                .expect("charge");
+        }
+        let each = started.elapsed() / n;
+        eprintln!("figures: budget charge, {name}: {each:?} per call (sequential, {n} calls over 64 callers)");
+    }
+}
