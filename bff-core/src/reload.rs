@@ -186,6 +186,7 @@ fn merge_live(old: &Config, new: &Config) -> Config {
             continue;
         };
         to.url.clone_from(&from.url);
+        to.weights.clone_from(&from.weights);
         to.timeout = from.timeout;
         to.max_retries = from.max_retries;
         to.retry_backoff = from.retry_backoff;

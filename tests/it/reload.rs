@@ -349,6 +349,12 @@ async fn an_instance_list_changes_live() {
     bad.services.products.url = Some("ftp://127.0.0.1:1".to_string());
     bad.cost.limits.web.max_cost = 1;
     assert!(!runtime.reload(bad).accepted());
+    let mut weighed = next.clone();
+    weighed.services.products.weights = Some(vec![3, 1]);
+    assert!(
+        !runtime.reload(weighed).accepted(),
+        "two weights for one instance"
+    );
     let mut gone = next.clone();
     gone.services.products.url = None;
     assert!(

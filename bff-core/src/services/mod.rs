@@ -91,18 +91,26 @@ fn build(
         )));
     }
     let instances = InstancePolicy::from_config(config);
+    check_weights(spec, config).map_err(ConfigError::Invalid)?;
+    Upstream::build(name, url, policy, instances, shared.clone(), client.clone())
+        .map_err(|reason| ConfigError::Invalid(format!("{env} (services.{name}.url): {reason}")))
+}
+
+/// One weight per instance URL, when weights are given.
+fn check_weights(spec: &ServiceSpec, config: &ServiceConfig) -> Result<(), String> {
+    let (name, env) = (spec.name, spec.env);
+    let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
     if let (Some(weights), Some(url)) = (&config.weights, url) {
         let count = crate::config::split_urls(url).len();
         if weights.len() != count {
-            return Err(ConfigError::Invalid(format!(
+            return Err(format!(
                 "services.{name}.weights has {} weights for {count} instances in {env} \
                  (one weight per URL, in the same order)",
                 weights.len(),
-            )));
+            ));
         }
     }
-    Upstream::build(name, url, policy, instances, shared.clone(), client.clone())
-        .map_err(|reason| ConfigError::Invalid(format!("{env} (services.{name}.url): {reason}")))
+    Ok(())
 }
 
 /// Scales the byte budgets of the services that cache so that together
@@ -244,9 +252,12 @@ impl Services {
         for (spec, upstream) in registry::ALL.iter().zip(self.clients.all()) {
             let config = cfg.get(spec.name).unwrap_or(&unset);
             upstream.set_live_policy(&(spec.policy)().with_overrides(config));
-            let before = old.get(spec.name).and_then(|c| c.url.as_deref());
-            if config.url.as_deref() != before {
-                if let Err(err) = upstream.set_instances(config.url.as_deref()) {
+            let before = old.get(spec.name);
+            if config.url != before.and_then(|c| c.url.clone())
+                || config.weights != before.and_then(|c| c.weights.clone())
+            {
+                let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
+                if let Err(err) = upstream.set_instances(url, config.weights.as_deref()) {
                     tracing::error!(service = spec.name, %err, "instance list not changed");
                 }
             }
@@ -254,7 +265,7 @@ impl Services {
     }
 
     /// Whether every service's instance list in `cfg` can be put in force:
-    /// usable URLs, and a URL for each required service.
+    /// usable URLs, a URL for each required service, one weight per URL.
     pub fn check_live(cfg: &ServicesConfig) -> Result<(), String> {
         for spec in registry::ALL {
             let url = cfg
@@ -268,6 +279,9 @@ impl Services {
                 ));
             }
             upstream::check_instance_urls(spec.name, url)?;
+            if let Some(config) = cfg.get(spec.name) {
+                check_weights(spec, config)?;
+            }
         }
         Ok(())
     }

@@ -285,6 +285,7 @@ impl std::fmt::Debug for Upstream {
 /// [`Upstream::set_live_policy`].
 pub const LIVE_SERVICE_KEYS: &[&str] = &[
     "url",
+    "weights",
     "timeout",
     "max_retries",
     "retry_backoff",
@@ -435,16 +436,21 @@ impl Upstream {
     }
 
     /// Hot reload: a new instance list (`base_url`, one URL or a
-    /// comma-separated list) with the balancing and health policy the
-    /// service was built with. A call in flight finishes on the list it
+    /// comma-separated list) and its `weights`, with the balancing and
+    /// health policy the service was built with. A call in flight finishes on the list it
     /// started with; the next call picks from the new one. Instances whose
     /// URL was already listed start fresh (healthy, no outlier history).
     /// Err (nothing changed) when a URL is not usable.
-    pub fn set_instances(&self, base_url: Option<&str>) -> Result<(), String> {
+    pub fn set_instances(
+        &self,
+        base_url: Option<&str>,
+        weights: Option<&[u32]>,
+    ) -> Result<(), String> {
         let name = self.inner.name;
         let bases = parse_bases(name, base_url)?;
         let old = self.inner.instances.load_full();
-        let policy = old.policy().clone();
+        let mut policy = old.policy().clone();
+        policy.weights = weights.map(<[u32]>::to_vec).unwrap_or_default();
         let health = policy.health.clone();
         let shown = bases
             .iter()
