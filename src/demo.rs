@@ -182,7 +182,15 @@ pub async fn prepare_with(
 /// reload of the demo does not see them as changes.
 pub fn carry_over(fresh: &mut Config, started: &Config) {
     if fresh.services.none_configured() {
-        fresh.services = started.services.clone();
+        for name in ServiceName::ALL {
+            let url = started
+                .services
+                .get(name.as_str())
+                .and_then(|s| s.url.clone());
+            if let Some(svc) = fresh.services.get_mut(name.as_str()) {
+                svc.url = url;
+            }
+        }
     }
     if !fresh.auth.has_key() {
         fresh.auth.jwt_secret = started.auth.jwt_secret.clone();
