@@ -175,3 +175,32 @@ pub async fn prepare_with(
     }
     Ok(Demo { services, callers })
 }
+
+/// What [`prepare_with`] filled in at start (demo service URLs, a generated
+/// JWT secret, GraphiQL's prefilled headers), copied from `started` into a
+/// configuration read again for a reload when it leaves them unset, so a
+/// reload of the demo does not see them as changes.
+pub fn carry_over(fresh: &mut Config, started: &Config) {
+    if fresh.services.none_configured() {
+        for name in ServiceName::ALL {
+            let url = started
+                .services
+                .get(name.as_str())
+                .and_then(|s| s.url.clone());
+            if let Some(svc) = fresh.services.get_mut(name.as_str()) {
+                svc.url = url;
+            }
+        }
+    }
+    if !fresh.auth.has_key() {
+        fresh.auth.jwt_secret = started.auth.jwt_secret.clone();
+    }
+    for kind in ClientKind::ALL {
+        let client = fresh.clients.get_mut(kind);
+        if client.playground_headers.is_none() {
+            client
+                .playground_headers
+                .clone_from(&started.clients.get(kind).playground_headers);
+        }
+    }
+}

@@ -95,7 +95,7 @@ pub async fn start(
     let shutdown = futures_shared(shutdown);
     let mut servers = Vec::new();
     for kind in ClientKind::ALL {
-        let addr = runtime.config.clients.get(kind).addr;
+        let addr = runtime.config().clients.get(kind).addr;
         let app = ClientApp::new(client_schema(kind), runtime.clone())?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await

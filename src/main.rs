@@ -7,6 +7,9 @@
 //! - `bff healthcheck URL`: exits 0 when `URL` answers 2xx (for container
 //!   health checks: the image has no curl); an `https://` URL is verified
 //!   against the system's roots plus `BFF_TLS_CA_FILE`.
+//! - `bff config check [--config PATH]`: validates the configuration (file
+//!   and environment) and prints the effective one, secrets redacted; exit
+//!   code 2 with the reason when it is invalid.
 //!
 //! Every configuration error exits with code 2 and names the key and source.
 
@@ -17,7 +20,7 @@ use bff_core::{
     caller::{Role, Tier},
     config::Config,
     context::ClientKind,
-    standalone::{shutdown_signal, CONFIG_ERROR_EXIT},
+    standalone::{shutdown_signal, ReloadSignal, CONFIG_ERROR_EXIT},
 };
 use clap::{Parser, Subcommand};
 
@@ -72,12 +75,31 @@ enum Command {
     },
     /// Exits 0 when the URL answers 2xx within 2 seconds, 1 otherwise.
     Healthcheck { url: String },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Validates the configuration (the `--config` file, or `BFF_CONFIG`, and
+    /// `BFF_*` variables) and prints the effective one with secrets redacted.
+    /// Exit code 2 when it is invalid.
+    Check,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { url }) = &cli.command {
         return healthcheck(url);
+    }
+    if let Some(Command::Config {
+        action: ConfigAction::Check,
+    }) = &cli.command
+    {
+        return config_check(cli.config.as_deref());
     }
     let mut config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -94,7 +116,7 @@ fn main() -> ExitCode {
             tier,
             ttl,
         }) => token(&config, sub, &roles, scopes, tier.as_deref(), &ttl),
-        Some(Command::Healthcheck { .. }) => ExitCode::SUCCESS,
+        Some(Command::Healthcheck { .. } | Command::Config { .. }) => ExitCode::SUCCESS,
         None => {
             let _telemetry =
                 bff_core::telemetry::init(&config.telemetry, config.tls.ca_file.as_deref(), "bff");
@@ -118,13 +140,19 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            rt.block_on(run_demo(&mut config, cli.demo_base_port, instances))
+            rt.block_on(run_demo(
+                &mut config,
+                cli.config.clone(),
+                cli.demo_base_port,
+                instances,
+            ))
         }
     }
 }
 
 async fn run_demo(
     config: &mut Config,
+    config_file: Option<PathBuf>,
     demo_base_port: u16,
     instances: std::collections::HashMap<demo_services::ServiceName, usize>,
 ) -> ExitCode {
@@ -135,6 +163,7 @@ async fn run_demo(
             return ExitCode::FAILURE;
         }
     };
+    let hangups = ReloadSignal::install();
     let gateway = match bff::start(config.clone(), shutdown_signal()).await {
         Ok(g) => g,
         Err(bff::StartError::Config(err)) => {
@@ -146,6 +175,15 @@ async fn run_demo(
             return ExitCode::FAILURE;
         }
     };
+    // SIGHUP: re-read the file and the environment; what the runner filled
+    // in at start (demo service URLs, a generated JWT secret) is carried
+    // over when the new configuration leaves it unset.
+    let started = config.clone();
+    hangups.reload_on_sighup(&gateway.runtime, move || {
+        let mut fresh = Config::load(config_file.as_deref())?;
+        demo::carry_over(&mut fresh, &started);
+        Ok(fresh)
+    });
     print_banner(&gateway, &demo, config);
     gateway.wait().await;
     if let Some(services) = demo.services {
@@ -295,6 +333,28 @@ fn token(
     }
     println!("{token}");
     ExitCode::SUCCESS
+}
+
+fn config_check(file: Option<&std::path::Path>) -> ExitCode {
+    let checked = Config::load(file).and_then(|config| {
+        config.check()?;
+        config.redacted_toml()
+    });
+    match checked {
+        Ok(text) => {
+            let source = file.map_or_else(
+                || "defaults and environment".to_string(),
+                |f| f.display().to_string(),
+            );
+            eprintln!("bff config check: the configuration is valid ({source}); effective configuration, secrets redacted:");
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("bff config check: {err}");
+            ExitCode::from(CONFIG_ERROR_EXIT)
+        }
+    }
 }
 
 fn healthcheck(url: &str) -> ExitCode {

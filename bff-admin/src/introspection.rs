@@ -43,7 +43,7 @@ impl Extension for Gate {
         }
         let allowed_by_config = ctx
             .data_opt::<Arc<Runtime>>()
-            .is_some_and(|rt| rt.config.clients.admin.introspection);
+            .is_some_and(|rt| rt.config().clients.admin.introspection);
         if allowed_by_config {
             return Ok(doc);
         }

@@ -41,6 +41,8 @@ pub mod cost;
 pub mod errors;
 pub mod graphql;
 pub mod money;
+pub mod redis_link;
+pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod services;

@@ -6,13 +6,17 @@
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
-    Arc,
+    Arc, Mutex,
 };
+
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::{
     auth::Authenticator,
     config::{Config, ConfigError},
     cost::{Budgets, FloodLimiter},
+    redis_link::RedisTarget,
+    reload::ReloadHook,
     server::connections::ConnectionLimits,
     services::{upstream::SharedCache, Services},
     tls::{ClientTls, ServerTls},
@@ -20,8 +24,15 @@ use crate::{
 
 /// Everything built once per process.
 pub struct Runtime {
-    /// The configuration the process started with.
-    pub config: Config,
+    /// The configuration in force ([`Runtime::config`]); replaced by hot
+    /// reload (`reload.rs`).
+    pub(crate) current: ArcSwap<Config>,
+    /// One reload at a time.
+    pub(crate) reloading: Mutex<()>,
+    /// Called after each accepted reload (`reload.rs`).
+    hooks: Mutex<Vec<ReloadHook>>,
+    /// The CORS layer in force (`server/layers.rs`); `None`: no CORS.
+    pub(crate) cors: ArcSwapOption<tower_http::cors::CorsLayer>,
     /// Token verification (keys, JWKS cache, verified-token cache).
     pub auth: Authenticator,
     /// Service registry: upstreams with their breakers, caches and stats.
@@ -60,20 +71,33 @@ impl Runtime {
             _ => None,
         };
         let auth = Authenticator::from_config_tls(&config.auth, &client_tls).await?;
-        let shared = match config.redis_url.as_deref() {
-            Some(url) if config.shared_cache.enabled && !url.trim().is_empty() => {
-                Some(SharedCache::new(url, &config.shared_cache).map_err(ConfigError::Invalid)?)
-            }
+        // One parsed Redis target (one server or a cluster, plain or TLS)
+        // for budgets and the shared cache tier.
+        let redis = match config.redis_url.as_deref() {
+            Some(url) if !url.trim().is_empty() => Some(
+                RedisTarget::new(url, config.tls.ca_file.as_deref())
+                    .map_err(ConfigError::Invalid)?,
+            ),
+            _ => None,
+        };
+        let shared = match &redis {
+            Some(target) if config.shared_cache.enabled => Some(
+                SharedCache::with_target(target, &config.shared_cache)
+                    .map_err(ConfigError::Invalid)?,
+            ),
             _ => None,
         };
         let services =
             Services::from_config_tls(&config.services, &config.cache, shared, &client_tls)?;
-        let budgets =
-            Budgets::from_config(&config.cost.budget, config.redis_url.as_deref()).await?;
+        let budgets = Budgets::from_config_with(&config.cost.budget, redis).await?;
         let flood = FloodLimiter::new(&config.cost.flood);
         let connections = ConnectionLimits::new(&config.server);
+        let cors = crate::server::cors_layer(&config.server).map(Arc::new);
         Ok(Arc::new(Runtime {
-            config,
+            current: ArcSwap::from_pointee(config),
+            reloading: Mutex::new(()),
+            hooks: Mutex::new(Vec::new()),
+            cors: ArcSwapOption::new(cors),
             auth,
             services,
             budgets,
@@ -83,6 +107,28 @@ impl Runtime {
             server_tls,
             draining: AtomicBool::new(false),
         }))
+    }
+
+    /// The configuration in force now. Read it where it is used rather than
+    /// keeping it: hot reload replaces it.
+    pub fn config(&self) -> Arc<Config> {
+        self.current.load_full()
+    }
+
+    /// Registers `hook`, called with the configuration in force after each
+    /// accepted reload (a client's guard, a TLS certificate, ...).
+    pub fn on_reload(&self, hook: ReloadHook) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(hook);
+    }
+
+    pub(crate) fn hooks(&self) -> Vec<ReloadHook> {
+        self.hooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Marks the process as draining (readiness fails, new work still served).

@@ -68,7 +68,9 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let config_path = config_path_from_args(&args);
     rt.block_on(async move {
+        let hangups = ReloadSignal::install();
         let addr = config.clients.get(kind).addr;
         let runtime = match Runtime::new(config).await {
             Ok(r) => r,
@@ -77,6 +79,7 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
                 return ExitCode::from(CONFIG_ERROR_EXIT);
             }
         };
+        hangups.reload_on_sighup(&runtime, move || Config::load(config_path.as_deref()));
         let ops = match server::serve_ops(runtime.clone(), shutdown_signal()).await {
             Ok(ops) => ops,
             Err((ops_addr, err)) => {
@@ -123,6 +126,70 @@ pub async fn serve_client(
         server::Listener::Client(kind),
         shutdown_signal(),
     )
+}
+
+/// SIGHUP, caught from the moment it is installed: install it before the
+/// listeners open, so a SIGHUP sent as soon as the gateway answers is never
+/// the default action (which ends the process).
+#[derive(Debug)]
+pub struct ReloadSignal {
+    #[cfg(unix)]
+    hangups: Option<tokio::signal::unix::Signal>,
+}
+
+impl ReloadSignal {
+    /// Catches SIGHUP from now on (needs a tokio runtime).
+    pub fn install() -> ReloadSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let hangups = signal(SignalKind::hangup()).ok();
+            if hangups.is_none() {
+                tracing::warn!("SIGHUP cannot be handled: configuration reload is off");
+            }
+            ReloadSignal { hangups }
+        }
+        #[cfg(not(unix))]
+        ReloadSignal {}
+    }
+
+    /// On each SIGHUP, builds a new configuration with `load` (the file and
+    /// the environment again) and applies it to `runtime` (`crate::reload`),
+    /// logging the report. A configuration that does not load is refused
+    /// like an invalid one. Stops once the runtime is gone.
+    pub fn reload_on_sighup(
+        self,
+        runtime: &Arc<Runtime>,
+        load: impl Fn() -> Result<crate::config::Config, crate::config::ConfigError> + Send + 'static,
+    ) {
+        #[cfg(unix)]
+        {
+            let Some(mut hangups) = self.hangups else {
+                return;
+            };
+            let runtime = Arc::downgrade(runtime);
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    let Some(runtime) = runtime.upgrade() else {
+                        return;
+                    };
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    let report = match load() {
+                        Ok(config) => runtime.reload(config),
+                        Err(err) => crate::reload::ReloadReport {
+                            refused: Some(err.to_string()),
+                            ..Default::default()
+                        },
+                    };
+                    report.log();
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (runtime, load);
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -178,3 +178,107 @@ fn weights_must_match_the_instances() {
         .to_string();
     assert!(err.contains("services.products.weights"), "{err}");
 }
+
+/// Runs `bff config check` with `args` and `env` (no other `BFF_*` variable).
+fn config_check(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bff"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BFF_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(["config", "check"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("bff runs")
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_with_secrets_redacted() {
+    let (path, mut file) = tempfile();
+    use std::io::Write as _;
+    writeln!(
+        file,
+        "redis_url = \"redis://:file-password@127.0.0.1:7000,redis://:file-password@127.0.0.1:7001\"\n\
+         [cost.limits.web]\nmax_cost = 777"
+    )
+    .expect("write");
+    let out = config_check(
+        &["--config", path.to_str().expect("path")],
+        &[
+            ("BFF_JWT_SECRET", "env-jwt-secret-value"),
+            ("BFF_UPSTREAM_USERS", "http://svc:pw-in-url@127.0.0.1:7001"),
+        ],
+    );
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for secret in ["file-password", "env-jwt-secret-value", "pw-in-url"] {
+        assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
+        assert!(!stderr.contains(secret), "{secret} printed:\n{stderr}");
+    }
+    // The effective values: file and environment merged, and it parses back.
+    assert!(stdout.contains("max_cost = 777"), "{stdout}");
+    assert!(stdout.contains("jwt_secret = \"***\""), "{stdout}");
+    assert!(
+        stdout.contains("redis://:***@127.0.0.1:7000,redis://:***@127.0.0.1:7001"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("http://svc:***@127.0.0.1:7001"), "{stdout}");
+    Config::from_toml_str(&stdout).expect("the printed configuration reads back");
+}
+
+#[test]
+fn config_check_refuses_an_invalid_configuration_with_exit_code_2() {
+    let (path, mut file) = tempfile();
+    use std::io::Write as _;
+    writeln!(file, "[cost.limits.web]\nmax_cost = \"lots\"").expect("write");
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--config", path.to_str().expect("path")],
+            vec![],
+            "max_cost",
+        ),
+        (
+            vec!["--config", "/nonexistent/bff.toml"],
+            vec![],
+            "/nonexistent/bff.toml",
+        ),
+        (
+            vec![],
+            vec![("BFF_WEB_ADDR", "not-an-address")],
+            "BFF_WEB_ADDR",
+        ),
+        (
+            vec![],
+            vec![(
+                "BFF_REDIS_URL",
+                "redis://:hunter2@127.0.0.1:7000,rediss://:hunter2@127.0.0.1:7001",
+            )],
+            "same scheme",
+        ),
+        (
+            vec![],
+            vec![
+                ("BFF_REDIS_URL", "rediss://127.0.0.1:6380"),
+                ("BFF_TLS_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+            "BFF_TLS_CA_FILE",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let out = config_check(&args, &env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} {env:?}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing printed on stdout for an invalid config"
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod test_cluster;
 mod test_redis;
 
 mod admin;
@@ -18,6 +19,9 @@ mod instances;
 mod loyalty;
 mod mobile;
 mod playground;
+mod redis_cluster;
+mod redis_tls;
+mod reload;
 mod runner;
 mod shared_cache;
 mod shed;

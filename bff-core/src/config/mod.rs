@@ -13,6 +13,7 @@
 
 mod auth;
 mod cache;
+mod check;
 mod clients;
 mod cost;
 mod server;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     auth::AuthConfig,
     cache::CacheConfig,
+    check::{redact_urls, REDACTED},
     clients::{ClientConfig, ClientsConfig, PersistedQueriesMode},
     cost::{
         BudgetConfig, ClientLimits, ClientTiers, CostConfig, FloodConfig, LimitsConfig, TierBudget,

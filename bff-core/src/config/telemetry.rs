@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 pub struct TelemetryConfig {
     /// `human` (default) or `json` log lines.
     pub log_format: LogFormat,
+    /// Log filter (`RUST_LOG` syntax, e.g. `info,bff_core=debug`), used when
+    /// `RUST_LOG` is not set; changes live on reload (`RUST_LOG`, an
+    /// environment variable of the running process, cannot).
+    pub log_filter: Option<String>,
 }
 
 /// How log lines are written.

@@ -60,10 +60,11 @@ pub type Prepared = crate::graphql::Prepared<Measures, Plan>;
 pub const MAX_RAW_NESTING: u64 = 64;
 
 /// One client's guard: its limits and its cost model.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Guard {
     client: ClientKind,
-    limits: ClientLimits,
+    /// Swapped whole by hot reload ([`Guard::set_limits`]).
+    limits: arc_swap::ArcSwap<ClientLimits>,
     model: Arc<CostModel>,
     /// Prepared documents that passed every limit, by exact text: a
     /// repeated operation (every real client repeats a handful) skips the
@@ -79,6 +80,19 @@ pub struct Guard {
     validated: moka::sync::Cache<u128, Measures>,
     /// Random keys of that hash (an outsider cannot aim at a collision).
     validated_seeds: (u64, u64),
+}
+
+impl Clone for Guard {
+    fn clone(&self) -> Self {
+        Guard {
+            client: self.client,
+            limits: arc_swap::ArcSwap::new(self.limits.load_full()),
+            model: self.model.clone(),
+            documents: self.documents.clone(),
+            validated: self.validated.clone(),
+            validated_seeds: self.validated_seeds,
+        }
+    }
 }
 
 /// Most validated requests a guard remembers.
@@ -189,7 +203,7 @@ impl Guard {
     ) -> Guard {
         Guard {
             client,
-            limits: limits.clone(),
+            limits: arc_swap::ArcSwap::from_pointee(limits.clone()),
             model: Arc::new(CostModel::new(schema)),
             documents: document_cache(Bound::new(DOCUMENT_CACHE_ENTRIES, DOCUMENT_CACHE_WEIGHT)),
             validated: moka::sync::Cache::new(VALIDATED_CACHE_ENTRIES),
@@ -231,9 +245,18 @@ impl Guard {
         })
     }
 
-    /// This guard's limits.
-    pub fn limits(&self) -> &ClientLimits {
-        &self.limits
+    /// This guard's limits (the ones in force now).
+    pub fn limits(&self) -> Arc<ClientLimits> {
+        self.limits.load_full()
+    }
+
+    /// Puts new limits in force (hot reload). Requests being checked finish
+    /// under the old ones; the caches of documents and validated requests
+    /// are emptied, since they remember what passed the old limits.
+    pub fn set_limits(&self, limits: &ClientLimits) {
+        self.limits.store(Arc::new(limits.clone()));
+        self.documents.invalidate_all();
+        self.validated.invalidate_all();
     }
 
     /// Checks one request; parses it (once) on the way.
@@ -314,7 +337,7 @@ impl Guard {
 
     /// Bytes and tokens of the raw text.
     pub fn check_raw(&self, query: &str) -> Vec<Violation> {
-        let l = &self.limits;
+        let l = self.limits.load();
         let mut out = Vec::new();
         let bytes = query.len() as u64;
         if bytes > l.max_bytes {
@@ -345,7 +368,7 @@ impl Guard {
 
     /// Every limit the measures exceed.
     pub fn check_measures(&self, m: &Measures) -> Vec<Violation> {
-        let l = &self.limits;
+        let l = self.limits.load();
         [
             ("selections", l.max_selections, m.selections),
             ("depth", u64::from(l.max_depth), m.depth),

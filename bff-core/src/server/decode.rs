@@ -50,7 +50,7 @@ pub(super) fn flood_check(app: &ClientApp, ip: IpAddr) -> Result<(), Refusal> {
 /// The caller's address: the peer, or the first untrusted hop of
 /// `X-Forwarded-For` when the peer is a configured trusted proxy.
 pub(super) fn client_ip(app: &ClientApp, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    let trusted = &app.runtime.config.server.trusted_proxies;
+    let trusted = &app.runtime.config().server.trusted_proxies;
     if !trusted.contains(&peer.ip()) {
         return peer.ip();
     }
@@ -98,7 +98,7 @@ pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
 /// carries a header a simple request cannot carry. Non-browser clients do
 /// not send `Sec-Fetch-Site`, so they are unaffected.
 pub(super) fn csrf_check_get(app: &ClientApp, headers: &HeaderMap) -> Result<(), Refusal> {
-    let cfg = &app.runtime.config.server;
+    let cfg = &app.runtime.config().server;
     if !cfg.csrf_prevention {
         return Ok(());
     }
@@ -133,7 +133,7 @@ pub(super) async fn receive_body(
     version: Version,
     connection: Option<&Activity>,
 ) -> Result<Bytes, Refusal> {
-    let cfg = &app.runtime.config.server;
+    let cfg = &app.runtime.config().server;
     let client = app.kind().as_str();
     let limits = BodyLimits::new(cfg);
     let declared = headers

@@ -146,10 +146,11 @@ fn url_of(slot: Slot) -> String {
 /// there). Even then its schema loads only for staff tokens (introspection
 /// is staff-only).
 fn enabled(app: &ClientApp) -> bool {
-    if !app.runtime.config.server.graphiql {
+    if !app.runtime.config().server.graphiql {
         return false;
     }
-    let client = app.runtime.config.clients.get(app.kind());
+    let config = app.runtime.config();
+    let client = config.clients.get(app.kind());
     app.kind() != ClientKind::Admin || client.introspection || client.playground_headers.is_some()
 }
 
@@ -182,7 +183,8 @@ pub(super) fn render(app: &ClientApp) -> Response {
     if !enabled(app) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let client = app.runtime.config.clients.get(app.kind());
+    let config = app.runtime.config();
+    let client = config.clients.get(app.kind());
     // 128 random bits per page, in hex (a subset of a nonce's base64).
     let style_nonce = format!("{:032x}", rand::random::<u128>());
     let settings = serde_json::json!({

@@ -93,7 +93,7 @@ pub(super) async fn post_graphql(
         Ok(permit) => permit,
         Err(overloaded) => return overloaded,
     };
-    let requests = match decode::parse_body(&bytes, app.runtime.config.server.max_batch_size) {
+    let requests = match decode::parse_body(&bytes, app.runtime.config().server.max_batch_size) {
         Ok(r) => r,
         Err(refusal) => return reject(client, media, refusal),
     };

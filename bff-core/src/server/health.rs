@@ -48,7 +48,7 @@ pub(super) async fn healthz() -> Response {
 
 /// `GET /readyz` on a client's public port.
 pub(super) async fn readyz(State(app): State<Arc<ClientApp>>) -> Response {
-    let detail = if app.runtime.config.server.ops_addr.is_some() {
+    let detail = if app.runtime.config().server.ops_addr.is_some() {
         Detail::Status
     } else {
         Detail::Summary

@@ -9,11 +9,22 @@
 //!    logs or forwards it, echoes it on the response, and drops any client
 //!    sent identity header (`X-User-*`): identity comes only from a verified
 //!    token.
-//! 3. `CorsLayer`: answers preflights before any GraphQL work is done.
+//! 3. `CorsLayer`: answers preflights before any GraphQL work is done. The
+//!    layer in force is read from the runtime per request, so hot reload
+//!    (`reload.rs`) changes CORS without rebuilding the router.
 //! 4. `CompressionLayer`: innermost, so it compresses the final body.
 
-use axum::{body::Body, extract::Request, middleware::Next, response::Response, Router};
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+    Router,
+};
 use http::{header, HeaderValue, StatusCode};
+use tower::{Layer as _, ServiceExt as _};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
@@ -21,20 +32,18 @@ use tower_http::{
 };
 
 use super::{response::error_body, trace::request_id};
-use crate::{config::ServerConfig, errors::ErrorCode};
+use crate::{config::ServerConfig, errors::ErrorCode, runtime::Runtime};
 
 /// Identity headers only the gateway may set (from a verified token).
 const IDENTITY_HEADERS: [&str; 3] = ["x-user-id", "x-user-roles", "x-user-scopes"];
 
 /// Wraps `routes` with the edge layers, in the order documented above.
-pub(super) fn apply(routes: Router, cfg: &ServerConfig) -> Router {
+pub(super) fn apply(routes: Router, cfg: &ServerConfig, runtime: Arc<Runtime>) -> Router {
     let mut router = routes;
     if cfg.compression {
         router = router.layer(CompressionLayer::new().gzip(true));
     }
-    if let Some(cors) = cors_layer(cfg) {
-        router = router.layer(cors);
-    }
+    router = router.layer(axum::middleware::from_fn_with_state(runtime, cors));
     router
         .layer(axum::middleware::from_fn(edge_headers))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -56,7 +65,20 @@ async fn edge_headers(mut request: Request, next: Next) -> Response {
     }
 }
 
-fn cors_layer(cfg: &ServerConfig) -> Option<CorsLayer> {
+/// The CORS layer in force, around the rest of the stack.
+async fn cors(State(runtime): State<Arc<Runtime>>, request: Request, next: Next) -> Response {
+    let layer = runtime.cors.load_full();
+    match layer {
+        Some(layer) => match layer.layer(next).oneshot(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        },
+        None => next.run(request).await,
+    }
+}
+
+/// The CORS layer of `cfg`; `None` when no origin is allowed.
+pub(crate) fn cors_layer(cfg: &ServerConfig) -> Option<CorsLayer> {
     let cors = &cfg.cors;
     if cors.allow_origins.is_empty() {
         return None;

@@ -55,6 +55,7 @@ use async_graphql::{
 };
 use axum::{routing::get, Router};
 
+pub(crate) use self::layers::cors_layer;
 pub use self::{
     graphql_http::Media,
     health::ops_router,
@@ -64,7 +65,7 @@ pub use self::{
 };
 use crate::{
     auth::FieldRules,
-    config::ConfigError,
+    config::{Config, ConfigError},
     context::ClientKind,
     cost::Guard,
     graphql::{SchemaError, SchemaIndex},
@@ -263,26 +264,35 @@ impl std::fmt::Debug for ClientApp {
 impl ClientApp {
     /// Builds the guard for this client's schema and limits.
     pub fn new(schema: ClientSchema, runtime: Arc<Runtime>) -> Result<Arc<Self>, ConfigError> {
-        let limits = runtime.config.cost.limits.get(schema.kind);
+        let config = runtime.config();
+        let limits = config.cost.limits.get(schema.kind);
         let index = schema
             .index
             .clone()
             .map_err(|e| ConfigError::Invalid(format!("{} schema: {e}", schema.kind.as_str())))?;
         let guard = Guard::with_schema(schema.kind, index, limits);
-        let client = runtime.config.clients.get(schema.kind);
+        let client = config.clients.get(schema.kind);
         let persisted = persisted::PersistedQueries::new(
             client.persisted_queries,
             crate::bounded::Bound::new(client.apq_cache_size, client.apq_cache_bytes),
             schema.operations,
         );
         let shed = shed::Shedder::new(schema.kind, client.max_in_flight, client.max_body_readers);
-        Ok(Arc::new(Self {
+        let app = Arc::new(Self {
             schema,
             guard,
             runtime,
             persisted,
             shed,
-        }))
+        });
+        // Hot reload: new limits reach this client's guard.
+        let weak = Arc::downgrade(&app);
+        app.runtime.on_reload(Arc::new(move |config: &Config| {
+            if let Some(app) = weak.upgrade() {
+                app.guard.set_limits(config.cost.limits.get(app.kind()));
+            }
+        }));
+        Ok(app)
     }
 
     pub fn kind(&self) -> ClientKind {
@@ -306,13 +316,13 @@ pub fn router(app: Arc<ClientApp>) -> Router {
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
-    if app.runtime.config.server.ops_addr.is_none() {
+    if app.runtime.config().server.ops_addr.is_none() {
         routes = routes.route("/metrics", get(health::metrics));
     }
     let routes = routes
         .fallback(graphql_http::not_found)
         .with_state(app.clone());
-    layers::apply(routes, &app.runtime.config.server)
+    layers::apply(routes, &app.runtime.config().server, app.runtime.clone())
 }
 
 /// Binds `server.ops_addr` and serves `/metrics`, `/readyz` and `/healthz`
@@ -322,7 +332,7 @@ pub async fn serve_ops(
     runtime: Arc<Runtime>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Option<ServeHandle>, (std::net::SocketAddr, std::io::Error)> {
-    let Some(addr) = runtime.config.server.ops_addr else {
+    let Some(addr) = runtime.config().server.ops_addr else {
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(addr)

@@ -361,7 +361,7 @@ impl Exchange<'_> {
             caller,
             self.request_id.clone(),
             Some(traceparent(&self.headers)),
-            app.runtime.config.server.request_timeout,
+            app.runtime.config().server.request_timeout,
         ));
         let cost = Arc::new(RequestCost {
             requested,

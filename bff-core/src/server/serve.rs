@@ -134,7 +134,7 @@ pub fn serve(
 ) -> std::io::Result<ServeHandle> {
     let addr = listener.local_addr()?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let cfg = &runtime.config.server;
+    let cfg = &runtime.config().server;
     let grace = cfg.shutdown_grace;
     let idle = Idle {
         first: cfg.header_read_timeout,
@@ -145,7 +145,7 @@ pub fn serve(
     let tls = match which {
         Listener::Client(_) => runtime.server_tls.as_ref().map(|tls| Handshake {
             acceptor: tls.acceptor(),
-            timeout: runtime.config.tls.handshake_timeout,
+            timeout: runtime.config().tls.handshake_timeout,
         }),
         Listener::Ops => None,
     };

@@ -111,18 +111,26 @@ fn build(
         )));
     }
     let instances = InstancePolicy::from_config(config);
+    check_weights(spec, config).map_err(ConfigError::Invalid)?;
+    Upstream::build(name, url, policy, instances, shared.clone(), client.clone())
+        .map_err(|reason| ConfigError::Invalid(format!("{env} (services.{name}.url): {reason}")))
+}
+
+/// One weight per instance URL, when weights are given.
+fn check_weights(spec: &ServiceSpec, config: &ServiceConfig) -> Result<(), String> {
+    let (name, env) = (spec.name, spec.env);
+    let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
     if let (Some(weights), Some(url)) = (&config.weights, url) {
         let count = crate::config::split_urls(url).len();
         if weights.len() != count {
-            return Err(ConfigError::Invalid(format!(
+            return Err(format!(
                 "services.{name}.weights has {} weights for {count} instances in {env} \
                  (one weight per URL, in the same order)",
                 weights.len(),
-            )));
+            ));
         }
     }
-    Upstream::build(name, url, policy, instances, shared.clone(), client.clone())
-        .map_err(|reason| ConfigError::Invalid(format!("{env} (services.{name}.url): {reason}")))
+    Ok(())
 }
 
 /// Scales the byte budgets of the services that cache so that together
@@ -267,6 +275,48 @@ impl Services {
             }
         }
         removed
+    }
+
+    /// Hot reload: each service's live keys ([`upstream::LIVE_SERVICE_KEYS`])
+    /// from `cfg`: policies, and the instance list where it changed from
+    /// `old`. Check the lists first ([`Services::check_live`]).
+    pub fn set_live(&self, cfg: &ServicesConfig, old: &ServicesConfig) {
+        let unset = ServiceConfig::default();
+        for (spec, upstream) in registry::ALL.iter().zip(self.clients.all()) {
+            let config = cfg.get(spec.name).unwrap_or(&unset);
+            upstream.set_live_policy(&(spec.policy)().with_overrides(config));
+            let before = old.get(spec.name);
+            if config.url != before.and_then(|c| c.url.clone())
+                || config.weights != before.and_then(|c| c.weights.clone())
+            {
+                let url = config.url.as_deref().filter(|u| !u.trim().is_empty());
+                if let Err(err) = upstream.set_instances(url, config.weights.as_deref()) {
+                    tracing::error!(service = spec.name, %err, "instance list not changed");
+                }
+            }
+        }
+    }
+
+    /// Whether every service's instance list in `cfg` can be put in force:
+    /// usable URLs, a URL for each required service, one weight per URL.
+    pub fn check_live(cfg: &ServicesConfig) -> Result<(), String> {
+        for spec in registry::ALL {
+            let url = cfg
+                .get(spec.name)
+                .and_then(|c| c.url.as_deref())
+                .filter(|u| !u.trim().is_empty());
+            if url.is_none() && spec.required() {
+                return Err(format!(
+                    "the {} service needs a URL ({})",
+                    spec.name, spec.env
+                ));
+            }
+            upstream::check_instance_urls(spec.name, url)?;
+            if let Some(config) = cfg.get(spec.name) {
+                check_weights(spec, config)?;
+            }
+        }
+        Ok(())
     }
 
     /// Stops the background work of every service (health checks).

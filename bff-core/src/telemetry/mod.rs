@@ -125,10 +125,10 @@ pub fn init(
     ca_file: Option<&std::path::Path>,
     service_name: &str,
 ) -> TelemetryGuard {
-    use tracing_subscriber::{
-        fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer,
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, Layer};
+    let filter = initial_filter(cfg);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let _ = LOG_FILTER.set(handle);
     let logs = match cfg.log_format {
         LogFormat::Human => fmt::layer().with_target(false).boxed(),
         LogFormat::Json => fmt::layer().json().with_current_span(true).boxed(),
@@ -146,6 +146,51 @@ pub fn init(
         .with(traces)
         .try_init();
     TelemetryGuard { provider }
+}
+
+/// The live log filter's handle (set by [`init`]; hot reload changes it).
+static LOG_FILTER: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
+/// `RUST_LOG` when set, else `telemetry.log_filter`, else `info`.
+fn initial_filter(cfg: &TelemetryConfig) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    if std::env::var_os("RUST_LOG").is_some() {
+        if let Ok(filter) = EnvFilter::try_from_default_env() {
+            return filter;
+        }
+    }
+    cfg.log_filter
+        .as_deref()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"))
+}
+
+/// Whether `filter` is a valid log filter.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| ())
+        .map_err(|e| format!("`{filter}` is not a log filter: {e}"))
+}
+
+/// Puts `filter` in force (hot reload); `None` goes back to `info`. A
+/// process started with `RUST_LOG` keeps it: the environment wins, as at
+/// start.
+pub fn set_log_filter(filter: Option<&str>) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing::warn!("telemetry.log_filter changed, but RUST_LOG is set and wins: unchanged");
+        return;
+    }
+    let Some(handle) = LOG_FILTER.get() else {
+        return;
+    };
+    let next = filter
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    if handle.reload(next).is_ok() {
+        tracing::info!(filter = filter.unwrap_or("info"), "log filter changed");
+    }
 }
 
 fn otlp_provider(

@@ -48,6 +48,7 @@ use crate::{
     caller::{Caller, Tier},
     config::{BudgetConfig, ConfigError, TierBudget},
     context::ClientKind,
+    redis_link::RedisTarget,
     telemetry::names,
 };
 
@@ -95,7 +96,9 @@ pub struct BudgetStatus {
 
 /// The budgets of every caller of every client of this process.
 pub struct Budgets {
-    cfg: BudgetConfig,
+    /// Tiers and the on/off switch; swapped whole by hot reload
+    /// ([`Budgets::set_config`]).
+    cfg: arc_swap::ArcSwap<BudgetConfig>,
     local: MemoryStore,
     redis: Option<RedisStore>,
     redis_down: AtomicBool,
@@ -116,6 +119,22 @@ impl Budgets {
         cfg: &BudgetConfig,
         redis_url: Option<&str>,
     ) -> Result<Budgets, ConfigError> {
+        let redis = match redis_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => {
+                let ca_file = crate::redis_link::ca_file_from_env();
+                Some(RedisTarget::new(url, ca_file.as_deref()).map_err(ConfigError::Invalid)?)
+            }
+            None => None,
+        };
+        Self::from_config_with(cfg, redis).await
+    }
+
+    /// Budgets on an already parsed Redis target (one server or a cluster),
+    /// or in memory only.
+    pub async fn from_config_with(
+        cfg: &BudgetConfig,
+        redis: Option<RedisTarget>,
+    ) -> Result<Budgets, ConfigError> {
         let longest_refill = cfg
             .all_tiers()
             .map(|t| Duration::from_micros(Params::new(t.limit, t.restore_rate).full_refill_us()))
@@ -126,15 +145,11 @@ impl Budgets {
             cfg.max_bytes,
             cfg.idle_eviction.max(longest_refill),
         );
-        let redis = match redis_url.filter(|u| !u.is_empty()) {
-            Some(url) => Some(
-                RedisStore::new(url, &cfg.redis_key_prefix, cfg.redis_timeout)
-                    .map_err(|e| ConfigError::Invalid(format!("redis_url: {:?}", e.kind())))?,
-            ),
-            None => None,
-        };
+        let redis = redis.map(|target| {
+            RedisStore::with_target(target, &cfg.redis_key_prefix, cfg.redis_timeout)
+        });
         Ok(Budgets {
-            cfg: cfg.clone(),
+            cfg: arc_swap::ArcSwap::from_pointee(cfg.clone()),
             local,
             redis,
             redis_down: AtomicBool::new(false),
@@ -142,8 +157,18 @@ impl Budgets {
     }
 
     /// The bucket of a caller of a client.
-    pub fn tier_budget(&self, client: ClientKind, tier: Tier) -> &TierBudget {
-        self.cfg.tier(client, tier)
+    pub fn tier_budget(&self, client: ClientKind, tier: Tier) -> TierBudget {
+        self.cfg.load().tier(client, tier).clone()
+    }
+
+    /// Puts new tiers in force (hot reload): the next charge of every
+    /// caller uses them. A bucket keeps its state, which GCRA holds as time
+    /// (what was spent takes that long to refill at the old rate), read
+    /// with the new size and rate from then on. The
+    /// in-memory store's bounds and the Redis prefix and timeout stay as
+    /// they were built (`crate::reload` names them as needing a restart).
+    pub fn set_config(&self, cfg: &BudgetConfig) {
+        self.cfg.store(std::sync::Arc::new(cfg.clone()));
     }
 
     /// Reserves `cost` points; `Err` (with the status) when the budget
@@ -164,8 +189,8 @@ impl Budgets {
         cost: u64,
         record: bool,
     ) -> Result<BudgetStatus, BudgetStatus> {
-        let tier = self.tier_budget(client, caller.tier()).clone();
-        if !self.cfg.enabled {
+        let tier = self.tier_budget(client, caller.tier());
+        if !self.cfg.load().enabled {
             return Ok(full(&tier));
         }
         let outcome = self.apply(client, caller, &tier, Op::Charge, cost).await;
@@ -196,8 +221,8 @@ impl Budgets {
 
     /// Gives back `points` that were reserved but not used.
     pub async fn refund(&self, client: ClientKind, caller: &Caller, points: u64) -> BudgetStatus {
-        let tier = self.tier_budget(client, caller.tier()).clone();
-        if !self.cfg.enabled {
+        let tier = self.tier_budget(client, caller.tier());
+        if !self.cfg.load().enabled {
             return full(&tier);
         }
         let outcome = self.apply(client, caller, &tier, Op::Refund, points).await;
@@ -212,7 +237,9 @@ impl Budgets {
         op: Op,
         points: u64,
     ) -> Outcome {
-        let key = format!("{}:{}", client.as_str(), caller_key(caller));
+        // The caller in a hash tag: on a Redis Cluster all of one caller's
+        // buckets live on one slot (docs/pitfalls.md #15).
+        let key = bucket_key(client, caller);
         let params = Params::new(tier.limit, tier.restore_rate);
         if let Some(redis) = &self.redis {
             match redis.apply(&key, params, op, points, None).await {
@@ -256,6 +283,12 @@ pub fn caller_key(caller: &Caller) -> String {
         Some(identity) => format!("sub:{}", identity.sub),
         None => format!("ip:{}", network(caller.ip)),
     }
+}
+
+/// The bucket of a caller of a client: `{<caller_key>}:<client>`. The braces
+/// are a Redis Cluster hash tag (only the caller part picks the slot).
+pub fn bucket_key(client: ClientKind, caller: &Caller) -> String {
+    format!("{{{}}}:{}", caller_key(caller), client.as_str())
 }
 
 /// An IPv4 address as is; an IPv6 address cut to its /64.

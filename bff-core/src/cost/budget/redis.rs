@@ -5,6 +5,14 @@
 //! the Redis server's clock (`TIME`), so replicas with skewed clocks agree.
 //! Buckets expire in Redis once they are full again.
 //!
+//! On a Redis Cluster (several URLs in `BFF_REDIS_URL`, see
+//! [`crate::redis_link`]) the script stays legal: it touches only its one
+//! key, passed in `KEYS`, and the key carries the caller in a hash tag
+//! (`<prefix>{sub:u1}:web`, built by [`super::Budgets`]), so one caller's
+//! buckets live on one slot (`docs/pitfalls.md #15`). `TIME` is read on the
+//! node that owns the slot; `MOVED`/`ASK` are followed by the cluster client,
+//! and a failover mid-call is one more fallback to local budgets.
+//!
 //! Every call is bounded by a short timeout. When Redis cannot be reached
 //! the caller ([`super::Budgets`]) falls back to its in-memory store (see
 //! there for why failing open). The connection is made lazily and retried
@@ -17,7 +25,8 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::redis_link::{RedisConn, RedisTarget};
 
 use super::{
     gcra::{Op, Outcome, Params},
@@ -29,11 +38,11 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 /// Buckets in Redis.
 pub struct RedisStore {
-    client: redis::Client,
+    target: RedisTarget,
     prefix: String,
     timeout: Duration,
     script: redis::Script,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: Mutex<Option<RedisConn>>,
     /// When the last connection attempt started (connect at most once a second).
     last_attempt: Mutex<Option<Instant>>,
     connecting: tokio::sync::Mutex<()>,
@@ -51,19 +60,31 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// A store at `url` (checked now, connected on first use), keys under
     /// `prefix`, every call bounded by `timeout`.
-    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, redis::RedisError> {
-        Ok(Self {
-            client: redis::Client::open(url)?,
+    /// `url` may be a comma-separated list of cluster nodes; `rediss://`
+    /// trusts the system roots plus `BFF_TLS_CA_FILE`.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, String> {
+        let ca_file = crate::redis_link::ca_file_from_env();
+        Ok(Self::with_target(
+            RedisTarget::new(url, ca_file.as_deref())?,
+            prefix,
+            timeout,
+        ))
+    }
+
+    /// A store on an already parsed target.
+    pub fn with_target(target: RedisTarget, prefix: &str, timeout: Duration) -> Self {
+        Self {
+            target,
             prefix: prefix.to_string(),
             timeout,
             script: redis::Script::new(include_str!("redis.lua")),
             conn: Mutex::new(None),
             last_attempt: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
-        })
+        }
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    async fn connection(&self) -> Result<RedisConn, StoreError> {
         if let Some(conn) = self.conn.lock().ok().and_then(|c| c.clone()) {
             return Ok(conn);
         }
@@ -81,18 +102,10 @@ impl RedisStore {
             }
             *last = Some(Instant::now());
         }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(RECONNECT_EVERY);
-        let conn = tokio::time::timeout(
-            self.timeout,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        .map_err(|_| StoreError::Timeout)?
-        .map_err(|e| StoreError::Unavailable(format!("{:?}", e.kind())))?;
+        let conn = tokio::time::timeout(self.timeout, self.target.connect(self.timeout))
+            .await
+            .map_err(|_| StoreError::Timeout)?
+            .map_err(|e| StoreError::Unavailable(format!("{:?}", e.kind())))?;
         if let Ok(mut slot) = self.conn.lock() {
             *slot = Some(conn.clone());
         }

@@ -107,7 +107,9 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Breaker {
     service: &'static str,
-    config: Arc<BreakerConfig>,
+    /// Thresholds, swapped by hot reload ([`Breaker::set_config`]); the
+    /// window length stays as built.
+    config: Arc<arc_swap::ArcSwap<BreakerConfig>>,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -127,13 +129,22 @@ pub struct Permit {
 
 impl Breaker {
     /// A closed breaker.
+    /// Puts new thresholds in force (hot reload): consecutive failures,
+    /// failure rate, minimum calls, open time and probes. The state (open,
+    /// closed, counts) is kept; the window length stays as built.
+    pub fn set_config(&self, config: &BreakerConfig) {
+        let mut next = config.clone();
+        next.window = self.config.load().window;
+        self.config.store(Arc::new(next));
+    }
+
     pub fn new(service: &'static str, config: BreakerConfig) -> Self {
         let window = Window::new(config.window);
         metrics::gauge!(names::BREAKER_STATE, names::LABEL_SERVICE => service)
             .set(BreakerState::Closed.gauge());
         Self {
             service,
-            config: Arc::new(config),
+            config: Arc::new(arc_swap::ArcSwap::from_pointee(config)),
             inner: Arc::new(Mutex::new(Inner {
                 phase: Phase::Closed { consecutive: 0 },
                 generation: 0,
@@ -168,7 +179,7 @@ impl Breaker {
             Phase::Closed { .. } => false,
             Phase::Open { .. } => return Err(Rejected),
             Phase::HalfOpen { in_flight, .. } => {
-                if *in_flight >= self.config.probes.max(1) {
+                if *in_flight >= self.config.load().probes.max(1) {
                     return Err(Rejected);
                 }
                 *in_flight += 1;
@@ -250,7 +261,7 @@ impl Breaker {
             // about the current state.
             return;
         }
-        let config = Arc::clone(&self.config);
+        let config = self.config.load_full();
         let now = Instant::now();
         let next = match (&mut inner.phase, outcome) {
             (Phase::HalfOpen { in_flight, .. }, None) if probe => {

@@ -8,7 +8,7 @@ impl Upstream {
     /// breaker ▸ retry ▸ timeout ▸ HTTP.
     pub(super) async fn execute(&self, spec: &Spec) -> Result<Answer, UpstreamError> {
         let service = self.inner.name;
-        if self.inner.instances.is_empty() {
+        if self.inner.instances.load().is_empty() {
             self.count_error(&UpstreamError::NotConfigured { service });
             return Err(UpstreamError::NotConfigured { service });
         }
@@ -54,9 +54,12 @@ impl Upstream {
 
     pub(super) async fn with_retries(&self, spec: &Spec) -> Result<Answer, UpstreamError> {
         let service = self.inner.name;
-        let policy = &self.inner.policy;
+        let policy = self.inner.policy.load_full();
         self.inner.budget.record_call();
         let mut attempt = 0u32;
+        // The instance list of this call, read once: hot reload may replace
+        // it, and indexes and outlier counts belong to one list.
+        let set = self.inner.instances.load_full();
         // Instances this call already tried: a retry goes elsewhere.
         let mut tried: Vec<usize> = Vec::new();
         loop {
@@ -67,11 +70,13 @@ impl Upstream {
                 return Err(err);
             }
             let per_attempt = policy.timeout.min(remaining);
-            let Some(instance) = self.inner.instances.pick(&tried) else {
+            let Some(instance) = set.pick(&tried) else {
                 return Err(UpstreamError::NotConfigured { service });
             };
             tried.push(instance.index);
-            let (err, retry_after) = match self.attempt(spec, per_attempt, attempt, &instance).await
+            let (err, retry_after) = match self
+                .attempt(spec, per_attempt, attempt, &set, &instance)
+                .await
             {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
@@ -129,6 +134,7 @@ impl Upstream {
         spec: &Spec,
         timeout: Duration,
         attempt: u32,
+        set: &InstanceSet,
         instance: &Arc<instances::Instance>,
     ) -> Result<Answer, (UpstreamError, Option<Duration>)> {
         let service = self.inner.name;
@@ -164,7 +170,7 @@ impl Upstream {
             span.record("url.template", template);
         }
         let result = tracing::Instrument::instrument(
-            self.attempt_inner(spec, timeout, instance),
+            self.attempt_inner(spec, timeout, set, instance),
             span.clone(),
         )
         .await;
@@ -187,6 +193,7 @@ impl Upstream {
         &self,
         spec: &Spec,
         timeout: Duration,
+        set: &InstanceSet,
         instance: &Arc<instances::Instance>,
     ) -> Result<Answer, (UpstreamError, Option<Duration>)> {
         let service = self.inner.name;
@@ -195,7 +202,7 @@ impl Upstream {
         metrics::counter!(names::UPSTREAM_REQUESTS_TOTAL, names::LABEL_SERVICE => service)
             .increment(1);
         let started = Instant::now();
-        let outstanding = self.inner.instances.start(instance);
+        let outstanding = set.start(instance);
         let result =
             match tokio::time::timeout(timeout, self.exchange(spec, timeout, &instance.base)).await
             {
@@ -216,7 +223,7 @@ impl Upstream {
             Err((UpstreamError::Status { .. }, _)) => Outcome::Success,
             Err(_) => Outcome::Neutral,
         };
-        self.inner.instances.record(instance, outcome);
+        set.record(instance, outcome);
         if let Some(limit) = &self.inner.adaptive {
             limit.record(elapsed, outcome == Outcome::Failure);
         }
@@ -293,7 +300,7 @@ impl Upstream {
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .map(CacheControl::parse);
-        let body = read_capped(response, self.inner.policy.max_body_bytes, service).await?;
+        let body = read_capped(response, self.inner.policy.load().max_body_bytes, service).await?;
         // A body that is not JSON at all is the service's fault (counted as a
         // failure, never cached); a JSON body of the wrong shape is caught by
         // the typed parse later.

@@ -22,10 +22,10 @@ impl Upstream {
         ctx: &RequestContext,
         path: &'p str,
     ) -> Option<std::borrow::Cow<'p, str>> {
-        if self.inner.policy.cache_ttl.is_zero() {
+        if self.inner.policy.load().cache_ttl.is_zero() {
             return None;
         }
-        match self.inner.policy.cache_scope {
+        match self.inner.policy.load().cache_scope {
             CacheScope::Off => None,
             CacheScope::Shared => Some(std::borrow::Cow::Borrowed(path)),
             CacheScope::PerCaller => ctx
@@ -168,7 +168,7 @@ impl Upstream {
                     .inner
                     .shared
                     .as_ref()
-                    .filter(|_| this.inner.policy.cache_scope == CacheScope::Shared);
+                    .filter(|_| this.inner.policy.load().cache_scope == CacheScope::Shared);
                 if let Some(shared) = shared {
                     if let Some(found) = shared.get(this.inner.name, &task_key).await {
                         let fresh = !found.fresh_for.is_zero();
@@ -189,7 +189,7 @@ impl Upstream {
                 let mut result = this.execute(&spec).await;
                 if let Ok(answer) = &mut result {
                     if answer.status == 200 {
-                        let policy = &this.inner.policy;
+                        let policy = this.inner.policy.load_full();
                         if let Some(ttl) =
                             CacheControl::ttl(answer.cache_control.as_ref(), policy.cache_ttl)
                         {

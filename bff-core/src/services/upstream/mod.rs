@@ -253,9 +253,10 @@ struct Inner {
     /// The instances (`scheme://host:port/prefix`, no trailing slash); empty
     /// when the service is not configured (every call fails
     /// `SERVICE_UNAVAILABLE`).
-    instances: Arc<InstanceSet>,
+    /// Replaced whole by hot reload ([`Upstream::set_instances`]).
+    instances: arc_swap::ArcSwap<InstanceSet>,
     /// Their URLs, credentials removed, comma-separated, for display.
-    display_url: String,
+    display_url: arc_swap::ArcSwap<String>,
     /// Adaptive concurrency limit, when switched on.
     adaptive: Option<AdaptiveLimit>,
     /// The Redis tier of the cache, when configured.
@@ -263,7 +264,8 @@ struct Inner {
     /// Stops the health-check task when dropped (or on shutdown).
     stop_checks: tokio::sync::watch::Sender<bool>,
     client: reqwest::Client,
-    policy: Policy,
+    /// Swapped by hot reload ([`Upstream::set_live_policy`]).
+    policy: arc_swap::ArcSwap<Policy>,
     breaker: Breaker,
     budget: RetryBudget,
     cache: ResponseCache,
@@ -288,9 +290,47 @@ impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
             .field("name", &self.inner.name)
-            .field("url", &self.inner.display_url)
+            .field("url", &self.inner.display_url.load())
             .finish()
     }
+}
+
+/// The `[services.<name>]` keys hot reload applies: the instance list
+/// ([`Upstream::set_instances`]) and the policy keys of
+/// [`Upstream::set_live_policy`].
+pub const LIVE_SERVICE_KEYS: &[&str] = &[
+    "url",
+    "weights",
+    "timeout",
+    "max_retries",
+    "retry_backoff",
+    "breaker_consecutive_failures",
+    "breaker_failure_rate",
+    "breaker_min_calls",
+    "breaker_open_for",
+    "breaker_probes",
+];
+
+/// Whether `base_url` is a usable instance list for service `name`.
+pub fn check_instance_urls(name: &str, base_url: Option<&str>) -> Result<(), String> {
+    parse_bases(name, base_url).map(|_| ())
+}
+
+/// The instances of `base_url` (one URL or a comma-separated list):
+/// `(base without trailing slash, URL for display without credentials)`.
+fn parse_bases(name: &str, base_url: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let mut bases = Vec::new();
+    for url in base_url.map(crate::config::split_urls).unwrap_or_default() {
+        let shown =
+            display_url(&url).ok_or_else(|| format!("the {name} URL is not an absolute URL"))?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "the {name} URL must start with http:// or https://"
+            ));
+        }
+        bases.push((url.trim_end_matches('/').to_string(), shown));
+    }
+    Ok(bases)
 }
 
 /// Removes userinfo from a URL for display; `None` when it does not parse.
@@ -363,17 +403,7 @@ impl Upstream {
         shared: Option<SharedCache>,
         client: reqwest::Client,
     ) -> Result<Self, String> {
-        let mut bases = Vec::new();
-        for url in base_url.map(crate::config::split_urls).unwrap_or_default() {
-            let shown = display_url(&url)
-                .ok_or_else(|| format!("the {name} URL is not an absolute URL"))?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!(
-                    "the {name} URL must start with http:// or https://"
-                ));
-            }
-            bases.push((url.trim_end_matches('/').to_string(), shown));
-        }
+        let bases = parse_bases(name, base_url)?;
         let shown = bases
             .iter()
             .map(|(_, d)| d.as_str())
@@ -390,8 +420,8 @@ impl Upstream {
         Ok(Self {
             inner: Arc::new(Inner {
                 name,
-                instances,
-                display_url: shown,
+                instances: arc_swap::ArcSwap::new(instances),
+                display_url: arc_swap::ArcSwap::from_pointee(shown),
                 adaptive,
                 shared,
                 stop_checks: stop,
@@ -399,7 +429,7 @@ impl Upstream {
                 breaker: Breaker::new(name, policy.breaker.clone()),
                 budget: RetryBudget::new(policy.retry_budget_ratio),
                 cache: ResponseCache::new(policy.cache_max_entries, policy.cache_max_bytes),
-                policy,
+                policy: arc_swap::ArcSwap::from_pointee(policy),
                 inflight: Mutex::new(HashMap::new()),
                 stats: Stats::default(),
                 cache_counters: Default::default(),
@@ -410,12 +440,48 @@ impl Upstream {
 
     /// True when the service has a URL.
     pub fn is_configured(&self) -> bool {
-        !self.inner.instances.is_empty()
+        !self.inner.instances.load().is_empty()
     }
 
-    /// The service's instances.
-    pub fn instances(&self) -> &InstanceSet {
-        &self.inner.instances
+    /// The service's instances (the list in force now).
+    pub fn instances(&self) -> Arc<InstanceSet> {
+        self.inner.instances.load_full()
+    }
+
+    /// Hot reload: a new instance list (`base_url`, one URL or a
+    /// comma-separated list) and its `weights`, with the balancing and
+    /// health policy the service was built with. A call in flight finishes on the list it
+    /// started with; the next call picks from the new one. Instances whose
+    /// URL was already listed start fresh (healthy, no outlier history).
+    /// Err (nothing changed) when a URL is not usable.
+    pub fn set_instances(
+        &self,
+        base_url: Option<&str>,
+        weights: Option<&[u32]>,
+    ) -> Result<(), String> {
+        let name = self.inner.name;
+        let bases = parse_bases(name, base_url)?;
+        let old = self.inner.instances.load_full();
+        let mut policy = old.policy().clone();
+        policy.weights = weights.map(<[u32]>::to_vec).unwrap_or_default();
+        let health = policy.health.clone();
+        let shown = bases
+            .iter()
+            .map(|(_, d)| d.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let instances = Arc::new(InstanceSet::new(name, bases, policy));
+        if instances.len() > 1 {
+            health_check::spawn(
+                Arc::downgrade(&instances),
+                self.inner.client.clone(),
+                health,
+                self.inner.stop_checks.subscribe(),
+            );
+        }
+        self.inner.instances.store(instances);
+        self.inner.display_url.store(Arc::new(shown));
+        Ok(())
     }
 
     /// Stops background work (the health-check task).
@@ -429,8 +495,25 @@ impl Upstream {
     }
 
     /// The policy in force (defaults with config overrides).
-    pub fn policy(&self) -> &Policy {
-        &self.inner.policy
+    pub fn policy(&self) -> Arc<Policy> {
+        self.inner.policy.load_full()
+    }
+
+    /// Hot reload: puts in force the per-attempt timeout, retries and
+    /// backoff, and the breaker's thresholds of `fresh` (see
+    /// [`LIVE_SERVICE_KEYS`]); everything else of the policy (caches, retry
+    /// budget, breaker window) stays as built. A call in flight finishes
+    /// under the policy it started with.
+    pub fn set_live_policy(&self, fresh: &Policy) {
+        let mut next = (*self.inner.policy.load_full()).clone();
+        next.timeout = fresh.timeout;
+        next.max_retries = fresh.max_retries;
+        next.retry_backoff = fresh.retry_backoff;
+        let window = next.breaker.window;
+        next.breaker = fresh.breaker.clone();
+        next.breaker.window = window;
+        self.inner.breaker.set_config(&next.breaker);
+        self.inner.policy.store(Arc::new(next));
     }
 
     /// The service's breaker.
@@ -453,8 +536,8 @@ impl Upstream {
             failures: Stats::read(&s.failures),
             p99_ms: s.p99_ms(),
             cache_entries: self.inner.cache.len(),
-            url: self.inner.display_url.clone(),
-            instances: self.inner.instances.health(),
+            url: (**self.inner.display_url.load()).clone(),
+            instances: self.inner.instances.load().health(),
             concurrency_limit: self.inner.adaptive.as_ref().map(AdaptiveLimit::limit),
         }
     }

@@ -31,6 +31,11 @@
 //!   `docker-compose.yml`: budget keys expire too, and an evicted one only
 //!   refills a bucket early).
 //!
+//! - **Redis Cluster** (several URLs, [`crate::redis_link`]): every command
+//!   names one key, so each goes to the node owning its slot; entries spread
+//!   over the cluster (no hash tag: one service's answers are not pinned to
+//!   one node). `clear` walks every primary with `SCAN`.
+//!
 //! Value layout: 8 bytes fresh-until (ms since the epoch, big endian),
 //! 8 bytes stale-until, then the raw body.
 
@@ -43,10 +48,13 @@ use std::{
 };
 
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
-use crate::{config::SharedCacheConfig, telemetry::names};
+use crate::{
+    config::SharedCacheConfig,
+    redis_link::{RedisConn, RedisTarget},
+    telemetry::names,
+};
 
 /// A shared entry as read back: body and the time left in each phase.
 #[derive(Debug, Clone)]
@@ -60,7 +68,7 @@ pub struct SharedEntry {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     timeout: Duration,
     retry_after: Duration,
@@ -97,17 +105,21 @@ fn event(name: &'static str) {
 impl SharedCache {
     /// The tier for `url` (no connection is made yet). Fails only when the
     /// URL does not parse; the message never contains the URL.
+    /// `url` may be a comma-separated list of cluster nodes; `rediss://`
+    /// trusts the system roots plus `BFF_TLS_CA_FILE`.
     pub fn new(url: &str, config: &SharedCacheConfig) -> Result<Self, String> {
-        let client = redis::Client::open(url)
-            .map_err(|_| "redis_url (BFF_REDIS_URL) is not a valid Redis URL".to_string())?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout.max(Duration::from_millis(200))))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = client
-            .get_connection_manager_lazy(manager_config)
-            .map_err(|_| "the Redis connection manager cannot be built".to_string())?;
+        let ca_file = crate::redis_link::ca_file_from_env();
+        Self::with_target(&RedisTarget::new(url, ca_file.as_deref())?, config)
+    }
+
+    /// The tier on an already parsed target (no connection is made yet).
+    pub fn with_target(target: &RedisTarget, config: &SharedCacheConfig) -> Result<Self, String> {
+        let conn = target
+            .connect_lazy(
+                config.timeout.max(Duration::from_millis(200)),
+                config.timeout,
+            )
+            .map_err(|_| "the Redis connection cannot be built".to_string())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
@@ -222,35 +234,64 @@ impl SharedCache {
     /// `clearCache`); best effort, like every Redis call here. Walks the keys
     /// with `SCAN` (never `KEYS`, which blocks a shared Redis).
     pub async fn clear(&self, service: &str) {
+        if self.skipping() {
+            event("skipped");
+            return;
+        }
         let pattern = format!("{}{service}:*", self.inner.prefix);
+        let mut conn = self.inner.conn.clone();
+        let nodes = match tokio::time::timeout(self.inner.timeout, conn.scan_targets()).await {
+            Ok(Ok(nodes)) => nodes,
+            Ok(Err(_)) | Err(_) => {
+                self.failed("scan");
+                return;
+            }
+        };
+        for node in &nodes {
+            if !self.clear_on(&mut conn, node, &pattern).await {
+                return;
+            }
+        }
+    }
+
+    /// Deletes the keys matching `pattern` on one node; false on a failure.
+    async fn clear_on(
+        &self,
+        conn: &mut RedisConn,
+        node: &Option<(String, u16)>,
+        pattern: &str,
+    ) -> bool {
         let mut cursor: u64 = 0;
         // A bound on the walk: 1000 pages of up to 500 keys.
         for _ in 0..1000 {
-            let page: Option<(u64, Vec<String>)> = self
-                .run(
-                    "scan",
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(500)
-                        .clone(),
-                )
-                .await;
-            let Some((next, keys)) = page else {
-                return;
-            };
+            let scan = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(500)
+                .clone();
+            let page: (u64, Vec<String>) =
+                match tokio::time::timeout(self.inner.timeout, conn.query_on(node, scan)).await {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(_)) | Err(_) => {
+                        self.failed("scan");
+                        return false;
+                    }
+                };
+            let (next, keys) = page;
             if !keys.is_empty() {
+                // DEL of several keys is split by slot by the cluster client.
                 let _ = self
                     .run::<()>("del", redis::cmd("DEL").arg(keys).clone())
                     .await;
             }
             if next == 0 {
-                return;
+                return true;
             }
             cursor = next;
         }
+        true
     }
 }
 
