@@ -46,6 +46,21 @@ fn ids(body: &Value) -> Vec<String> {
     ids
 }
 
+/// The demo shop stands in for every service the gateway knows: the
+/// gateway's registry and the demo's list name the same services, so
+/// `cargo run` and the harness point every `BFF_UPSTREAM_<NAME>` somewhere.
+#[test]
+fn the_demo_serves_every_service_of_the_registry() {
+    let mut gateway: Vec<&str> = bff_core::services::registry::ALL
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    let mut demo: Vec<&str> = ServiceName::ALL.iter().map(|n| n.as_str()).collect();
+    gateway.sort_unstable();
+    demo.sort_unstable();
+    assert_eq!(gateway, demo);
+}
+
 #[tokio::test]
 async fn every_service_has_health() {
     let demo = Demo::start().await;

@@ -19,6 +19,7 @@ use bff_core::{
     caller::{Caller, Identity, Role, Tier},
     config::{Config, Secret},
     context::{ClientKind, RequestContext},
+    services::registry,
 };
 use demo_services::{DemoOptions, DemoServices, ServiceName};
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -76,23 +77,17 @@ impl TestStackBuilder {
         // `Services::from_config` refuses a contract service without a URL.
         // Suites that do not set one get a refused port (calls fail
         // SERVICE_UNAVAILABLE) until the harness starts the demo services.
-        let services = &mut self.config.services;
-        for svc in [
-            &mut services.users,
-            &mut services.products,
-            &mut services.orders,
-            &mut services.reviews,
-            &mut services.inventory,
-            &mut services.recommendations,
-        ] {
-            svc.url
-                .get_or_insert_with(|| "http://127.0.0.1:9".to_string());
+        for spec in registry::ALL.iter().filter(|s| s.required()) {
+            if let Some(svc) = self.config.services.get_mut(spec.name) {
+                svc.url
+                    .get_or_insert_with(|| "http://127.0.0.1:9".to_string());
+            }
         }
         // Tests assert behaviour, not speed: on a loaded 2-core CI machine a
         // production timeout (300 ms for recommendations) would turn a slow
         // test run into UPSTREAM_TIMEOUT. Suites that test timeouts set theirs.
-        for name in ServiceName::ALL {
-            if let Some(svc) = self.config.services.get_mut(name.as_str()) {
+        for spec in registry::ALL {
+            if let Some(svc) = self.config.services.get_mut(spec.name) {
                 svc.timeout.get_or_insert(Duration::from_secs(10));
             }
         }

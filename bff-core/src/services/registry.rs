@@ -55,6 +55,50 @@ impl ServiceSpec {
     }
 }
 
+/// Declares a service in its own `mod.rs`: its `NAME`, its `SERVICE` (the
+/// [`ServiceSpec`] the registry lists, with the folder's
+/// `policy::defaults` and a [`Presence`] variant), and its typed client, a cheap-to-clone struct around
+/// its [`Upstream`] with `new` (what [`Clients`] builds it with) and
+/// `upstream` (what the engine, health and metrics read). The service's
+/// calls are methods in its own `client.rs`.
+macro_rules! service {
+    (
+        $(#[$doc:meta])*
+        $client:ident { name: $name:literal, env: $env:literal, presence: $($presence:tt)+ }
+    ) => {
+        /// The service's name (metrics label, `extensions.service`, config key).
+        pub const NAME: &str = $name;
+
+        /// The service as the registry knows it (`services/registry.rs`).
+        pub const SERVICE: $crate::services::registry::ServiceSpec =
+            $crate::services::registry::ServiceSpec {
+                name: NAME,
+                env: $env,
+                policy: policy::defaults,
+                presence: $crate::services::registry::Presence::$($presence)+,
+            };
+
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $client {
+            upstream: $crate::services::upstream::Upstream,
+        }
+
+        impl $client {
+            /// Wraps the service's upstream.
+            pub fn new(upstream: $crate::services::upstream::Upstream) -> Self {
+                Self { upstream }
+            }
+
+            /// The resilient HTTP client of this service.
+            pub fn upstream(&self) -> &$crate::services::upstream::Upstream {
+                &self.upstream
+            }
+        }
+    };
+}
+pub(crate) use service;
+
 /// Declares the services: `<module> => <client type>`, one line each. The
 /// module's `SERVICE` is its [`ServiceSpec`]; the field of [`Clients`] and
 /// of [`ServicesConfig`] takes the module's name.

@@ -8,8 +8,9 @@ use async_graphql::Context;
 use futures::{stream, StreamExt, TryStreamExt};
 
 use super::{
+    batch::{BatchByKey, ByKey},
     upstream::{encode_into, Fetched, UpstreamError},
-    Loaders,
+    Loaders, PerRequest,
 };
 use crate::errors::ErrorCode;
 
@@ -137,6 +138,24 @@ pub fn take<T>(ctx: &Context<'_>, loaders: &Loaders, fetched: Fetched<T>) -> T {
         }
     }
     fetched.value
+}
+
+/// One item by key through the request's batch loader of a [`BatchByKey`]
+/// service (batched with every other lookup of that service in the
+/// request): `None` for an unknown key, the failure mapped once, the
+/// field's path marked stale when the answer was.
+pub async fn by_key<S>(ctx: &Context<'_>, key: &str) -> async_graphql::Result<Option<Arc<S::Item>>>
+where
+    S: BatchByKey,
+    ByKey<S>: PerRequest<Key = String>,
+{
+    let l = loaders(ctx)?;
+    let found = l
+        .get::<ByKey<S>>()
+        .load_one(key.to_string())
+        .await
+        .map_err(|e| gql(&e))?;
+    Ok(found.map(|f| take(ctx, l, f)))
 }
 
 /// The GraphQL error of an upstream failure.

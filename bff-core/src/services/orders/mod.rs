@@ -35,36 +35,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::{
-    registry::{Presence, ServiceSpec},
-    upstream::Upstream,
-};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "orders";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_ORDERS",
-    policy: policy::defaults,
-    presence: Presence::Required,
-};
-
-/// Typed client of the orders service (see [`client`]).
-#[derive(Debug, Clone)]
-pub struct Orders {
-    upstream: Upstream,
-}
-
-impl Orders {
-    /// Wraps the service's upstream.
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
-    }
-
-    /// The resilient HTTP client of this service.
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
-    }
+super::registry::service! {
+    /// Typed client of the orders service (see [`client`]).
+    Orders { name: "orders", env: "BFF_UPSTREAM_ORDERS", presence: Required }
 }

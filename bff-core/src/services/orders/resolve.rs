@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     errors::ErrorCode,
-    services::support::{clamp, gql, loaders, take},
+    services::support::{by_key, clamp, gql, loaders, take},
 };
 
 /// Longest idempotency key accepted from a client.
@@ -27,13 +27,7 @@ const MAX_PAGE: u32 = 100;
 /// One order by id (batched with every other order lookup of the request);
 /// `None` for an unknown id.
 pub async fn by_id(ctx: &Context<'_>, id: &str) -> Result<Option<Arc<Order>>> {
-    let l = loaders(ctx)?;
-    let found = l
-        .orders_by_id()
-        .load_one(id.to_string())
-        .await
-        .map_err(|e| gql(&e))?;
-    Ok(found.map(|f| take(ctx, l, f)))
+    by_key::<super::Orders>(ctx, id).await
 }
 
 /// The last `limit` orders of a user, newest first (batched across users).

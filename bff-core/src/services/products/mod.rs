@@ -24,36 +24,7 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::{
-    registry::{Presence, ServiceSpec},
-    upstream::Upstream,
-};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "products";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_PRODUCTS",
-    policy: policy::defaults,
-    presence: Presence::Required,
-};
-
-/// Typed client of the products service (see [`client`]).
-#[derive(Debug, Clone)]
-pub struct Products {
-    upstream: Upstream,
-}
-
-impl Products {
-    /// Wraps the service's upstream.
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
-    }
-
-    /// The resilient HTTP client of this service.
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
-    }
+super::registry::service! {
+    /// Typed client of the products service (see [`client`]).
+    Products { name: "products", env: "BFF_UPSTREAM_PRODUCTS", presence: Required }
 }

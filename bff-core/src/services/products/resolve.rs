@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Result};
 
 use super::model::Product;
-use crate::services::support::{clamp, gql, loaders, take};
+use crate::services::support::{by_key, clamp, gql, loaders, take};
 
 /// Largest page a listing asks for.
 const MAX_PAGE: u32 = 100;
@@ -13,13 +13,7 @@ const MAX_PAGE: u32 = 100;
 /// One product by id (batched with every other product lookup of the
 /// request); `None` for an unknown id.
 pub async fn by_id(ctx: &Context<'_>, id: &str) -> Result<Option<Arc<Product>>> {
-    let l = loaders(ctx)?;
-    let found = l
-        .products_by_id()
-        .load_one(id.to_string())
-        .await
-        .map_err(|e| gql(&e))?;
-    Ok(found.map(|f| take(ctx, l, f)))
+    by_key::<super::Products>(ctx, id).await
 }
 
 /// The products found among `ids`, in input order (unknown ids skipped,

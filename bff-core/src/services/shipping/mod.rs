@@ -19,38 +19,11 @@ pub mod model;
 pub mod policy;
 pub mod resolve;
 
-use super::{
-    registry::{Presence, ServiceSpec},
-    upstream::Upstream,
-};
-
-/// The service's name (metrics label, `extensions.service`, config key).
-pub const NAME: &str = "shipping";
-
-/// The service as the registry knows it (`services/registry.rs`).
-pub const SERVICE: ServiceSpec = ServiceSpec {
-    name: NAME,
-    env: "BFF_UPSTREAM_SHIPPING",
-    policy: policy::defaults,
-    presence: Presence::Optional {
-        without: "Order.shipment answers null with SERVICE_UNAVAILABLE",
-    },
-};
-
-/// Typed client of the shipping service (see [`client`]).
-#[derive(Debug, Clone)]
-pub struct Shipping {
-    upstream: Upstream,
-}
-
-impl Shipping {
-    /// Wraps the service's upstream.
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
-    }
-
-    /// The resilient HTTP client of this service.
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
+super::registry::service! {
+    /// Typed client of the shipping service (see [`client`]).
+    Shipping {
+        name: "shipping",
+        env: "BFF_UPSTREAM_SHIPPING",
+        presence: Optional { without: "Order.shipment answers null with SERVICE_UNAVAILABLE" }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Result};
 
 use super::model::User;
-use crate::services::support::{clamp, gql, loaders, take};
+use crate::services::support::{by_key, clamp, gql, loaders, take};
 
 /// Largest page the admin list asks for.
 const MAX_PAGE: u32 = 100;
@@ -13,13 +13,7 @@ const MAX_PAGE: u32 = 100;
 /// One user by id (batched with every other user lookup of the request);
 /// `None` for an unknown id.
 pub async fn by_id(ctx: &Context<'_>, id: &str) -> Result<Option<Arc<User>>> {
-    let l = loaders(ctx)?;
-    let found = l
-        .users_by_id()
-        .load_one(id.to_string())
-        .await
-        .map_err(|e| gql(&e))?;
-    Ok(found.map(|f| take(ctx, l, f)))
+    by_key::<super::Users>(ctx, id).await
 }
 
 /// A page of users (admin list), in the service's order.
