@@ -168,6 +168,12 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
         println!(
             "  operations  http://{addr}/metrics   http://{addr}/readyz   http://{addr}/healthz"
         );
+    } else {
+        // One process, one registry: each client's /metrics renders all of it.
+        println!(
+            "  metrics: one registry for the process; each client's /metrics serves all of it \
+             (scrape one, or set BFF_SERVER__OPS_ADDR to serve it once)"
+        );
     }
     println!();
     match &demo.services {

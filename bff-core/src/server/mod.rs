@@ -279,6 +279,7 @@ impl ClientApp {
             schema.operations,
         );
         let shed = shed::Shedder::new(schema.kind, client.max_in_flight, client.max_body_readers);
+        crate::telemetry::metrics::register_client(schema.kind.as_str());
         Ok(Arc::new(Self {
             schema,
             guard,

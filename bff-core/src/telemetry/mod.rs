@@ -44,6 +44,7 @@ pub fn install_metrics_recorder() -> Option<&'static PrometheusHandle> {
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {
                     metrics::describe_all();
+                    metrics::register_build_info();
                     spawn_upkeep(handle.clone());
                     Some(handle)
                 }
