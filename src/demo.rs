@@ -134,6 +134,12 @@ pub async fn prepare_with(
         None
     };
 
+    // A storefront on a dev server (any port of localhost) may call the
+    // demo; a deployment stays closed until its origins are named.
+    if config.server.cors.allow_origins.is_empty() {
+        config.server.cors.allow_origins =
+            vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()];
+    }
     if !config.auth.has_key() {
         use rand::Rng;
         let bytes: [u8; 32] = rand::rng().random();

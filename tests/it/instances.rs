@@ -340,6 +340,23 @@ async fn the_first_scrape_has_every_known_series() {
         assert!(has(series), "{series} missing:\n{text}");
     }
     assert!(text.contains("# TYPE bff_breaker_status gauge"), "{text}");
+    // Process metrics, under Prometheus's standard names.
+    // (CPU seconds are whole seconds, as the `metrics` facade's counters
+    // are integers: a young process may still be at 0.)
+    for (name, least) in [
+        ("process_cpu_seconds_total ", 0.0),
+        ("process_resident_memory_bytes ", 1.0),
+        ("process_open_fds ", 1.0),
+    ] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        assert!(
+            value.is_some_and(|v| v >= least),
+            "{name}: {value:?}\n{text}"
+        );
+    }
     // No label named `instance`: Prometheus sets it to the scraped target.
     assert!(
         !text.contains("{instance=") && !text.contains(",instance="),

@@ -266,3 +266,31 @@ fn instances_flag_parses_service_counts() {
         assert!(bff::demo::parse_instances(bad).is_err(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_demo_allows_localhost_origins_on_any_port() {
+    let (_banner, (web, _, _), _running) = start_demo(&[]).await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("http://127.0.0.1:{web}/graphql"),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,traceparent",
+        )
+        .send()
+    };
+    for origin in ["http://localhost:5173", "http://127.0.0.1:8080"] {
+        let resp = preflight(origin).await.expect("preflight answered");
+        let allowed = resp.headers().get("access-control-allow-origin");
+        assert_eq!(allowed.and_then(|v| v.to_str().ok()), Some(origin));
+    }
+    let resp = preflight("https://example.com")
+        .await
+        .expect("preflight answered");
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}

@@ -175,8 +175,16 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorsConfig {
-    /// Allowed origins; `["*"]` allows any (without credentials).
+    /// Allowed origins; `["*"]` allows any (without credentials), and an
+    /// origin ending in `:*` allows any port of that scheme and host
+    /// (`http://localhost:*`). Empty (the default): no cross-origin access
+    /// (`cargo run` allows `http://localhost:*` and `http://127.0.0.1:*`).
     pub allow_origins: Vec<String>,
+    /// Request headers allowed besides the gateway's own (`content-type`,
+    /// `authorization`, `accept`, `x-request-id`, `traceparent`,
+    /// `tracestate`, Apollo's client headers and the CSRF headers of
+    /// `server.csrf_required_headers`).
+    pub allow_headers: Vec<String>,
     /// Allow cookies and `Authorization` from those origins.
     pub allow_credentials: bool,
     /// How long browsers may cache a preflight answer.
@@ -188,6 +196,7 @@ impl Default for CorsConfig {
     fn default() -> Self {
         Self {
             allow_origins: Vec::new(),
+            allow_headers: Vec::new(),
             allow_credentials: false,
             max_age: Duration::from_secs(600),
         }

@@ -17,6 +17,11 @@ use crate::config::{LogFormat, TelemetryConfig};
 
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// The process metrics (Prometheus's standard `process_*` names: CPU
+/// seconds, resident and virtual memory, open and maximum fds, threads,
+/// start time), read from `/proc` when `/metrics` is rendered.
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
 /// Installs the process-wide Prometheus recorder (once; later calls are no-ops).
 ///
 /// Duration histograms get real buckets (not summaries) so Prometheus can
@@ -45,6 +50,9 @@ pub fn install_metrics_recorder() -> Option<&'static PrometheusHandle> {
                 Ok(handle) => {
                     metrics::describe_all();
                     metrics::register_build_info();
+                    PROCESS
+                        .get_or_init(metrics_process::Collector::default)
+                        .describe();
                     spawn_upkeep(handle.clone());
                     Some(handle)
                 }
@@ -83,7 +91,13 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 
 /// The text exposition of every metric (empty if no recorder could be installed).
 pub fn render_metrics() -> String {
-    install_metrics_recorder().map_or_else(String::new, PrometheusHandle::render)
+    let Some(handle) = install_metrics_recorder() else {
+        return String::new();
+    };
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+    handle.render()
 }
 
 /// Keeps the trace exporter alive; dropping it flushes spans not yet sent.
