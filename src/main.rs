@@ -96,6 +96,7 @@ fn main() -> ExitCode {
         Some(Command::Healthcheck { .. }) => ExitCode::SUCCESS,
         None => {
             let _telemetry = bff_core::telemetry::init(&config.telemetry, "bff");
+            bff_core::config::warn_unknown_env();
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -51,6 +51,7 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
         return ExitCode::from(CONFIG_ERROR_EXIT);
     }
     let _telemetry = crate::telemetry::init(&config.telemetry, &format!("bff-{}", kind.as_str()));
+    crate::config::warn_unknown_env();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

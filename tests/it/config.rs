@@ -178,3 +178,22 @@ fn weights_must_match_the_instances() {
         .to_string();
     assert!(err.contains("services.products.weights"), "{err}");
 }
+
+#[test]
+fn unknown_bff_variables_are_the_ones_that_set_nothing() {
+    let env = [
+        "BFF_JWT_SECRETS",
+        "BFF_WEB_ADR",
+        "BFF_WEB_ADDR",
+        "BFF_UPSTREAM_USERS",
+        "BFF_SERVER__BODY_LIMIT_BYTES",
+        "BFF_CONFIG",
+        "BFF_REDIS_TEST_URL",
+        "PATH",
+    ]
+    .map(|k| (k.to_string(), "x".to_string()));
+    assert_eq!(
+        bff_core::config::unknown_env(env),
+        ["BFF_JWT_SECRETS", "BFF_WEB_ADR"]
+    );
+}

@@ -153,8 +153,14 @@ async fn every_request_has_one_json_access_log_line_under_its_own_target() {
     assert_eq!(f["cost"], a.body["extensions"]["cost"]["actual"], "{f}");
     assert_eq!(f["upstream_calls"], upstream_calls, "{f}");
     assert_eq!(f["trace_id"], trace);
-    assert_eq!(f["request_id"], a.header("x-request-id").unwrap_or_default());
+    assert_eq!(
+        f["request_id"],
+        a.header("x-request-id").unwrap_or_default()
+    );
     let f = &lines[1]["fields"];
-    assert_eq!((f["status"].as_u64(), f["cost"].as_u64()), (Some(401), Some(0)));
+    assert_eq!(
+        (f["status"].as_u64(), f["cost"].as_u64()),
+        (Some(401), Some(0))
+    );
     assert_eq!(f["upstream_calls"], 0);
 }

@@ -82,6 +82,46 @@ pub const CONTRACT_ENV: &[(&str, &str)] = &[
     ("BFF_REDIS_URL", "redis_url"),
 ];
 
+/// `BFF_*` variables the gateway and its scripts read that are not
+/// configuration keys: the config file's path, the build's commit, and the
+/// test and load scripts' own.
+pub const OTHER_ENV: &[&str] = &[
+    "BFF_CONFIG",
+    "BFF_GIT_COMMIT",
+    "BFF_REDIS_TEST_URL",
+    "BFF_BIN",
+    "BFF_PID",
+];
+
+/// The `BFF_*` variables of `env` that set nothing: neither a contract
+/// variable, nor the nested `BFF_<SECTION>__<KEY>` form (whose unknown keys
+/// are refused when the config is read), nor one of [`OTHER_ENV`]. Most
+/// likely a typo (`BFF_JWT_SECRETS`, `BFF_WEB_ADR`), warned about at start.
+pub fn unknown_env(env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let mut unknown: Vec<String> = env
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.starts_with("BFF_")
+                && !k.contains("__")
+                && !OTHER_ENV.contains(&k.as_str())
+                && contract_key(k).is_none()
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// Logs a warning for each of [`unknown_env`] of the process environment.
+pub fn warn_unknown_env() {
+    for var in unknown_env(std::env::vars()) {
+        tracing::warn!(
+            variable = %var,
+            "unknown BFF_ variable ignored (not a contract variable nor BFF_<SECTION>__<KEY>); a typo?"
+        );
+    }
+}
+
 /// The key a contract variable sets: a service's `BFF_UPSTREAM_<NAME>`
 /// (from the registry, `services/registry.rs`) or one of [`CONTRACT_ENV`].
 pub fn contract_key(var: &str) -> Option<String> {
