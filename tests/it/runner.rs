@@ -294,3 +294,31 @@ async fn the_demo_allows_localhost_origins_on_any_port() {
         .expect("preflight answered");
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn a_taken_port_names_the_variable_that_moves_it_and_piped_logs_have_no_colour() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_bff"))
+            .args(["--demo-base-port", "0"])
+            .env("BFF_WEB_ADDR", format!("127.0.0.1:{port}"))
+            .env("BFF_MOBILE_ADDR", "127.0.0.1:0")
+            .env("BFF_ADMIN_ADDR", "127.0.0.1:0")
+            .env("BFF_WEB_ADR", "typo")
+            .env_remove("BFF_JWT_SECRET")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("bff runs")
+    })
+    .await
+    .expect("joined");
+    drop(taken);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stderr.contains("BFF_WEB_ADDR"), "{stderr}");
+    // The unknown variable is warned about, in plain text (a pipe).
+    assert!(stdout.contains("BFF_WEB_ADR"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'), "{stdout}{stderr}");
+}

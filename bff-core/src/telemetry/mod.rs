@@ -136,8 +136,10 @@ pub fn init(cfg: &TelemetryConfig, service_name: &str) -> TelemetryGuard {
         fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer,
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only on a terminal: a file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let logs = match cfg.log_format {
-        LogFormat::Human => fmt::layer().with_target(false).boxed(),
+        LogFormat::Human => fmt::layer().with_target(false).with_ansi(ansi).boxed(),
         LogFormat::Json => fmt::layer().json().with_current_span(true).boxed(),
     };
     let provider = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")
