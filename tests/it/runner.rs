@@ -320,5 +320,44 @@ async fn a_taken_port_names_the_variable_that_moves_it_and_piped_logs_have_no_co
     assert!(stderr.contains("BFF_WEB_ADDR"), "{stderr}");
     // The unknown variable is warned about, in plain text (a pipe).
     assert!(stdout.contains("BFF_WEB_ADR"), "{stdout}");
-    assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stdout}{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_minted_by_the_token_command_works_against_the_demo() {
+    let (banner, (web, _, _), _running) = start_demo(&[]).await;
+    assert!(
+        banner.iter().any(|l| l.contains(".bff-dev-secret")),
+        "{}",
+        banner.join("\n")
+    );
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_bff"))
+            .args(["token", "--sub", "u1", "--role", "customer"])
+            .env_remove("BFF_JWT_SECRET")
+            .output()
+            .expect("bff token runs")
+    })
+    .await
+    .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let me: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{web}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .expect("web answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["data"]["me"]["id"], "u1", "{me}");
 }
