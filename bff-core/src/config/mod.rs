@@ -42,7 +42,7 @@ pub use self::{
 };
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The HTTP edge shared by every client: caps, timeouts, CORS, CSRF.
@@ -187,6 +187,18 @@ impl Config {
         Self::figment(file, env)?.extract().map_err(Into::into)
     }
 
+    /// The JSON Schema of the configuration file, generated from these
+    /// types (committed as `config/bff.schema.json`; a test fails when it
+    /// drifts). A type added to the config derives `schemars::JsonSchema`
+    /// next to `Deserialize`; a duration field read with `humantime_serde`
+    /// adds `#[schemars(with = "String")]`.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(Config);
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
     /// Parses a TOML document on top of the defaults (no environment).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
         Figment::from(Serialized::defaults(Config::default()))
@@ -285,7 +297,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// A secret string: never printed by `Debug` or logs.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 
