@@ -101,6 +101,47 @@ pub fn parse_instances(spec: &str) -> Result<Vec<(ServiceName, usize)>, String> 
     Ok(out)
 }
 
+/// Where `cargo run` keeps the demo's HS256 secret when none is
+/// configured: in the working directory, git-ignored, so that tokens minted
+/// with `cargo run -- token` work against the demo, and the demo's tokens
+/// survive a restart.
+pub const DEV_SECRET_FILE: &str = ".bff-dev-secret";
+
+/// The development secret of [`DEV_SECRET_FILE`]; with `create`, a new
+/// random one is written there (owner-only) when the file is missing.
+pub fn dev_secret(create: bool) -> Option<String> {
+    let path = std::path::Path::new(DEV_SECRET_FILE);
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let secret = text.trim();
+        if secret.len() >= 32 {
+            return Some(secret.to_string());
+        }
+    }
+    if !create {
+        return None;
+    }
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // Written aside and renamed: two demos starting at once never read half a secret.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, secret.as_bytes()))
+            .and_then(|()| std::fs::rename(&tmp, path))
+    };
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::warn!(%err, file = DEV_SECRET_FILE, "dev secret not saved; tokens last for this run only");
+    }
+    Some(secret)
+}
+
 /// Like [`prepare`], starting `instances[service]` instances of a demo
 /// service (each on its own port with its own faults and counters) and
 /// configuring the gateway with all of them (the comma-separated list).
@@ -134,6 +175,12 @@ pub async fn prepare_with(
         None
     };
 
+    // A storefront on a dev server (any port of localhost) may call the
+    // demo; a deployment stays closed until its origins are named.
+    if config.server.cors.allow_origins.is_empty() {
+        config.server.cors.allow_origins =
+            vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()];
+    }
     if !config.auth.has_key() {
         use rand::Rng;
         let bytes: [u8; 32] = rand::rng().random();

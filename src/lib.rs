@@ -66,11 +66,31 @@ impl Gateway {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}{}", hint(source, variable))]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
+        /// The variable that moves this listener.
+        variable: &'static str,
     },
+}
+
+/// What to do about a listener that cannot bind: the variable to set.
+fn hint(source: &std::io::Error, variable: &str) -> String {
+    if source.kind() == std::io::ErrorKind::AddrInUse {
+        format!(" (the port is taken: set {variable} to another address, e.g. {variable}=127.0.0.1:0 for any free port)")
+    } else {
+        format!(" (set {variable} to another address)")
+    }
+}
+
+/// The environment variable that sets a client's listen address.
+pub fn addr_variable(kind: ClientKind) -> &'static str {
+    match kind {
+        ClientKind::Web => "BFF_WEB_ADDR",
+        ClientKind::Mobile => "BFF_MOBILE_ADDR",
+        ClientKind::Admin => "BFF_ADMIN_ADDR",
+    }
 }
 
 pub mod demo;
@@ -97,9 +117,14 @@ pub async fn start(
     for kind in ClientKind::ALL {
         let addr = runtime.config().clients.get(kind).addr;
         let app = ClientApp::new(client_schema(kind), runtime.clone())?;
+        let variable = addr_variable(kind);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| StartError::Listen { addr, source })?;
+            .map_err(|source| StartError::Listen {
+                addr,
+                source,
+                variable,
+            })?;
         let stop = shutdown.clone();
         let handle = server::serve(
             listener,
@@ -110,7 +135,11 @@ pub async fn start(
                 let _ = stop.await;
             },
         )
-        .map_err(|source| StartError::Listen { addr, source })?;
+        .map_err(|source| StartError::Listen {
+            addr,
+            source,
+            variable,
+        })?;
         servers.push((kind, handle));
     }
     let stop = shutdown.clone();
@@ -118,7 +147,11 @@ pub async fn start(
         let _ = stop.await;
     })
     .await
-    .map_err(|(addr, source)| StartError::Listen { addr, source })?;
+    .map_err(|(addr, source)| StartError::Listen {
+        addr,
+        source,
+        variable: "BFF_SERVER__OPS_ADDR",
+    })?;
     Ok(Gateway {
         runtime,
         servers,

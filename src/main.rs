@@ -3,7 +3,8 @@
 //! - `bff` (what `cargo run` starts): the embedded demo REST services when no
 //!   upstream is configured, then web, mobile and admin on one shared runtime;
 //!   prints URLs and a bearer token per kind of caller.
-//! - `bff token ...`: mints an HS256 development token with `BFF_JWT_SECRET`.
+//! - `bff token ...`: mints an HS256 development token with `BFF_JWT_SECRET`, else
+//!   the demo's `.bff-dev-secret`.
 //! - `bff healthcheck URL`: exits 0 when `URL` answers 2xx (for container
 //!   health checks: the image has no curl); an `https://` URL is verified
 //!   against the system's roots plus `BFF_TLS_CA_FILE`.
@@ -18,7 +19,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use bff::demo::{self, DevClaims};
 use bff_core::{
     caller::{Role, Tier},
-    config::Config,
+    config::{Config, Secret},
     context::ClientKind,
     standalone::{shutdown_signal, ReloadSignal, CONFIG_ERROR_EXIT},
 };
@@ -56,7 +57,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Mints an HS256 development token (needs `BFF_JWT_SECRET` or `auth.jwt_secret`).
+    /// Mints an HS256 development token (with `BFF_JWT_SECRET` or
+    /// `auth.jwt_secret`, else the demo's `.bff-dev-secret`).
     Token {
         #[arg(long, default_value = "u1")]
         sub: String,
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         None => {
             let _telemetry =
                 bff_core::telemetry::init(&config.telemetry, config.tls.ca_file.as_deref(), "bff");
+            bff_core::config::warn_unknown_env();
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -156,6 +159,11 @@ async fn run_demo(
     demo_base_port: u16,
     instances: std::collections::HashMap<demo_services::ServiceName, usize>,
 ) -> ExitCode {
+    // The dev secret kept in a git-ignored file, so `cargo run -- token`
+    // mints tokens this demo accepts (and its own survive a restart).
+    if !config.auth.has_key() {
+        config.auth.jwt_secret = demo::dev_secret(true).map(Secret);
+    }
     let demo = match demo::prepare_with(config, demo_base_port, instances).await {
         Ok(d) => d,
         Err(err) => {
@@ -213,6 +221,12 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
         println!(
             "  operations  http://{addr}/metrics   http://{addr}/readyz   http://{addr}/healthz"
         );
+    } else {
+        // One process, one registry: each client's /metrics renders all of it.
+        println!(
+            "  metrics: one registry for the process; each client's /metrics serves all of it \
+             (scrape one, or set BFF_SERVER__OPS_ADDR to serve it once)"
+        );
     }
     println!();
     match &demo.services {
@@ -250,6 +264,12 @@ fn print_banner(gateway: &bff::Gateway, demo: &demo::Demo, config: &Config) {
     } else {
         println!();
         println!("  bearer tokens (valid 12 h; GraphiQL is prefilled: customer on web/mobile, admin on admin):");
+        if std::env::var_os("BFF_JWT_SECRET").is_none() && demo::dev_secret(false).is_some() {
+            println!(
+                "  (signed with the dev secret in {}, git-ignored and reused by the next run;\n   `cargo run -- token --sub u7` mints more that this demo accepts)",
+                demo::DEV_SECRET_FILE
+            );
+        }
         for caller in &demo.callers {
             let c = &caller.claims;
             println!(
@@ -288,8 +308,12 @@ fn token(
     tier: Option<&str>,
     ttl: &str,
 ) -> ExitCode {
-    let Some(secret) = &config.auth.jwt_secret else {
-        eprintln!("bff token: no HS256 secret: set BFF_JWT_SECRET (or auth.jwt_secret)");
+    let from_file = demo::dev_secret(false).map(Secret);
+    let Some(secret) = config.auth.jwt_secret.as_ref().or(from_file.as_ref()) else {
+        eprintln!(
+            "bff token: no HS256 secret: set BFF_JWT_SECRET (or auth.jwt_secret), or run `cargo run` once to create {}",
+            demo::DEV_SECRET_FILE
+        );
         return ExitCode::from(CONFIG_ERROR_EXIT);
     };
     let mut parsed_roles = Vec::new();

@@ -8,7 +8,7 @@ use async_graphql::{Context, MergedObject, Object, Result};
 use bff_core::{
     auth::directives::has_role,
     caller::Role,
-    errors::ErrorCode,
+    errors::{page_size, ErrorCode},
     runtime::Runtime,
     services::{orders, users},
 };
@@ -16,7 +16,7 @@ use bff_core::{
 use crate::types::{AdminOrder, AdminUser, OrderStatus, SystemHealth};
 
 /// Largest page of users or orders one field returns.
-const MAX_PAGE: i32 = 100;
+const MAX_PAGE: u32 = 100;
 
 /// The admin root query.
 #[derive(MergedObject, Default)]
@@ -46,7 +46,8 @@ impl DirectoryQuery {
     ) -> Result<Option<Vec<AdminUser>>> {
         // An explicit `null` means the default, as the SDL's `Int = 50` says.
         let (first, offset) = (first.unwrap_or(50), offset.unwrap_or(0));
-        let list = users::resolve::list(ctx, first.min(MAX_PAGE), offset.max(0)).await?;
+        let n = page_size(first, MAX_PAGE)?;
+        let list = users::resolve::list(ctx, n as i32, offset.max(0)).await?;
         Ok(Some(list.into_iter().map(AdminUser).collect()))
     }
 
@@ -58,10 +59,9 @@ impl DirectoryQuery {
         status: Option<OrderStatus>,
         #[graphql(default = 50)] first: Option<i32>,
     ) -> Result<Option<Vec<AdminOrder>>> {
-        let first = first.unwrap_or(50);
+        let n = page_size(first.unwrap_or(50), MAX_PAGE)?;
         let list =
-            orders::resolve::by_status(ctx, status.map(OrderStatus::to_model), first.min(MAX_PAGE))
-                .await?;
+            orders::resolve::by_status(ctx, status.map(OrderStatus::to_model), n as i32).await?;
         Ok(Some(list.into_iter().map(AdminOrder).collect()))
     }
 }

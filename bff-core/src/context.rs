@@ -55,6 +55,9 @@ pub struct RequestContext {
     stale: Mutex<Vec<String>>,
     /// Upstream-backed fields actually resolved (the actual cost).
     resolved_cost: AtomicU64,
+    /// Upstream calls this request started (cache hits and calls joined
+    /// in flight excluded; retries count once): the access log's.
+    upstream_calls: AtomicU64,
 }
 
 impl RequestContext {
@@ -73,6 +76,7 @@ impl RequestContext {
             deadline: Instant::now() + budget,
             stale: Mutex::new(Vec::new()),
             resolved_cost: AtomicU64::new(0),
+            upstream_calls: AtomicU64::new(0),
         }
     }
 
@@ -104,5 +108,15 @@ impl RequestContext {
     /// The actual cost so far.
     pub fn actual_cost(&self) -> u64 {
         self.resolved_cost.load(Ordering::Relaxed)
+    }
+
+    /// Counts an upstream call this request starts.
+    pub fn count_upstream_call(&self) {
+        self.upstream_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Upstream calls this request started so far.
+    pub fn upstream_calls(&self) -> u64 {
+        self.upstream_calls.load(Ordering::Relaxed)
     }
 }

@@ -115,3 +115,48 @@ impl std::fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+/// The page size a list field's `first` argument asks for, or a
+/// `BAD_USER_INPUT` error naming the maximum when it is over `max` (as
+/// GitHub's API answers) or negative: a silent cut would hand the client a
+/// short page it takes for the end of the list.
+pub fn page_size(first: i32, max: u32) -> Result<usize, async_graphql::Error> {
+    let refuse = |message: String| {
+        async_graphql::Error::new(message).extend_with(|_, e| {
+            e.set("code", ErrorCode::BadUserInput.as_str());
+            e.set("argument", "first");
+            e.set("maximum", max);
+        })
+    };
+    match u32::try_from(first) {
+        Err(_) => Err(refuse(format!(
+            "`first` must be between 0 and {max}; got {first}"
+        ))),
+        Ok(n) if n > max => Err(refuse(format!(
+            "`first` is {n}, over this list's maximum of {max}"
+        ))),
+        Ok(n) => Ok(n as usize),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_page_over_its_maximum_is_bad_user_input_naming_it() {
+        assert_eq!(page_size(0, 100).unwrap(), 0);
+        assert_eq!(page_size(100, 100).unwrap(), 100);
+        for (first, says) in [(101, "maximum of 100"), (-1, "between 0 and 100")] {
+            let err = page_size(first, 100)
+                .unwrap_err()
+                .into_server_error(Default::default());
+            assert!(err.message.contains(says), "{}", err.message);
+            let ext = err.extensions.unwrap();
+            assert_eq!(ext.get("code"), Some(&"BAD_USER_INPUT".into()));
+            assert_eq!(ext.get("maximum"), Some(&100.into()));
+        }
+    }
+}

@@ -55,6 +55,7 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
         config.tls.ca_file.as_deref(),
         &format!("bff-{}", kind.as_str()),
     );
+    crate::config::warn_unknown_env();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,7 +84,10 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
         let ops = match server::serve_ops(runtime.clone(), shutdown_signal()).await {
             Ok(ops) => ops,
             Err((ops_addr, err)) => {
-                eprintln!("bff-{}: cannot listen on {ops_addr}: {err}", kind.as_str());
+                eprintln!(
+                    "bff-{}: cannot listen on {ops_addr}: {err} (set BFF_SERVER__OPS_ADDR to another address)",
+                    kind.as_str()
+                );
                 return ExitCode::FAILURE;
             }
         };
@@ -101,7 +105,11 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(err) => {
-                eprintln!("bff-{}: cannot listen on {addr}: {err}", kind.as_str());
+                eprintln!(
+                    "bff-{}: cannot listen on {addr}: {err} (set BFF_{}_ADDR to another address)",
+                    kind.as_str(),
+                    kind.as_str().to_ascii_uppercase()
+                );
                 ExitCode::FAILURE
             }
         }

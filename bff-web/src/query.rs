@@ -9,7 +9,7 @@ use bff_core::{
     services::{orders, products, users},
 };
 
-use crate::types::{Order, Product, User};
+use crate::types::{page, Order, Product, User, MAX_PAGE};
 
 /// The web root query.
 #[derive(MergedObject, Default)]
@@ -59,7 +59,8 @@ impl CatalogQuery {
         #[graphql(default = 20)] first: i32,
         #[graphql(default = 0)] offset: i32,
     ) -> Result<Option<Vec<Product>>> {
-        let list = products::resolve::list(ctx, category.as_deref(), first, offset).await?;
+        let n = page(first, MAX_PAGE)?;
+        let list = products::resolve::list(ctx, category.as_deref(), n as i32, offset).await?;
         Ok(Some(list.into_iter().map(Product).collect()))
     }
 }

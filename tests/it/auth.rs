@@ -139,7 +139,7 @@ fn sign_hs256(secret: &[u8], claims: &Value) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(secret),
+        &EncodingKey::from_secret(secret).unwrap(),
     )
     .unwrap()
 }
@@ -275,7 +275,7 @@ async fn bad_tokens_refuse_the_whole_request() {
             encode(
                 &Header::new(Algorithm::HS384),
                 &claims("u1"),
-                &EncodingKey::from_secret(secret.as_bytes()),
+                &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
             )
             .unwrap(),
         ),

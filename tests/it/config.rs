@@ -282,3 +282,44 @@ fn config_check_refuses_an_invalid_configuration_with_exit_code_2() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn unknown_bff_variables_are_the_ones_that_set_nothing() {
+    let env = [
+        "BFF_JWT_SECRETS",
+        "BFF_WEB_ADR",
+        "BFF_WEB_ADDR",
+        "BFF_UPSTREAM_USERS",
+        "BFF_SERVER__BODY_LIMIT_BYTES",
+        "BFF_CONFIG",
+        "BFF_REDIS_TEST_URL",
+        "PATH",
+    ]
+    .map(|k| (k.to_string(), "x".to_string()));
+    assert_eq!(
+        bff_core::config::unknown_env(env),
+        ["BFF_JWT_SECRETS", "BFF_WEB_ADR"]
+    );
+}
+
+/// The committed JSON Schema is the one the config types generate.
+/// `UPDATE_SCHEMA=1 cargo test --test it config_schema` rewrites it after a
+/// deliberate change.
+#[test]
+fn committed_config_schema_matches_the_types() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/bff.schema.json");
+    let schema = Config::json_schema();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(path, &schema).expect("config/bff.schema.json written");
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == schema,
+        "config/bff.schema.json differs from the config types; review and run \
+         `UPDATE_SCHEMA=1 cargo test --test it config_schema`"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&schema).expect("JSON");
+    for section in ["server", "clients", "services", "cost", "auth", "telemetry"] {
+        assert!(parsed["properties"][section].is_object(), "{section}");
+    }
+}

@@ -408,3 +408,73 @@ async fn graceful_shutdown_turns_readiness_off() {
     assert_eq!(r.body["status"], "draining");
     let _ = answer; // shared helper used by other suites
 }
+
+/// A browser preflight from `origin` asking for `headers`.
+async fn preflight(stack: &TestStack, origin: &str, headers: &str) -> crate::harness::Answer {
+    stack
+        .raw(Web, |c, base| {
+            c.request(reqwest::Method::OPTIONS, format!("{base}/graphql"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", headers)
+        })
+        .await
+}
+
+#[tokio::test]
+async fn cors_is_closed_until_origins_are_named() {
+    let stack = TestStack::builder().start().await;
+    let a = preflight(&stack, "http://localhost:5173", "content-type").await;
+    assert!(a.header("access-control-allow-origin").is_none(), "{a:?}");
+}
+
+#[tokio::test]
+async fn cors_allows_named_origins_any_port_patterns_and_the_tracing_and_csrf_headers() {
+    let stack = TestStack::builder()
+        .config(|c| {
+            c.server.cors.allow_origins = vec![
+                "http://localhost:*".into(),
+                "https://shop.example.com".into(),
+            ];
+            c.server.cors.allow_headers = vec!["x-shop-session".into()];
+        })
+        .start()
+        .await;
+    let asked = "content-type,authorization,traceparent,tracestate,x-apollo-operation-name,\
+                 apollo-require-preflight,x-shop-session";
+    for origin in ["http://localhost:5173", "https://shop.example.com"] {
+        let a = preflight(&stack, origin, asked).await;
+        assert_eq!(
+            a.header("access-control-allow-origin").as_deref(),
+            Some(origin)
+        );
+        let allowed = a.header("access-control-allow-headers").unwrap_or_default();
+        for h in asked.split(',') {
+            assert!(
+                allowed.split(',').any(|a| a.trim() == h),
+                "{h} not in {allowed}"
+            );
+        }
+    }
+    for origin in ["http://localhost.evil.com:5173", "https://evil.example.com"] {
+        let a = preflight(&stack, origin, "content-type").await;
+        assert!(
+            a.header("access-control-allow-origin").is_none(),
+            "{origin}: {a:?}"
+        );
+    }
+    // The actual request carries the header too.
+    let a = stack
+        .raw(Web, |c, base| {
+            c.post(format!("{base}/graphql"))
+                .header("origin", "http://localhost:3000")
+                .header("content-type", "application/json")
+                .body(r#"{"query":"{ __typename }"}"#)
+        })
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000")
+    );
+}

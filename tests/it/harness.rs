@@ -353,7 +353,7 @@ impl TestStack {
         encode(
             &Header::default(),
             &claims,
-            &EncodingKey::from_secret(self.secret.as_bytes()),
+            &EncodingKey::from_secret(self.secret.as_bytes()).expect("a non-empty secret"),
         )
         .expect("token encodes")
     }

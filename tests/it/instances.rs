@@ -295,7 +295,71 @@ async fn instance_metrics_are_exported() {
         text.lines()
             .any(|l| l.starts_with("bff_upstream_instance_requests_total")
                 && l.contains("service=\"products\"")
-                && l.contains(&format!("instance=\"{url}\""))),
+                && l.contains(&format!("upstream_instance=\"{url}\""))),
+        "{text}"
+    );
+}
+
+/// Prometheus conventions of the exposition, read through HTTP before any
+/// GraphQL request: every known series is there at zero, the instance
+/// label does not collide with Prometheus's own `instance`, the breaker
+/// state is also a label, and the build is described.
+#[tokio::test]
+async fn the_first_scrape_has_every_known_series() {
+    let stack = TestStack::builder()
+        .with_demo()
+        .instances(ServiceName::Products, 2)
+        .config(|c| c.services.products.health_check_interval = Some(Duration::ZERO))
+        .start()
+        .await;
+    let text = stack.metrics(ClientKind::Web).await;
+    let has = |prefix: &str| text.lines().any(|l| l.starts_with(prefix));
+    // This stack's own instances: nobody else has counted on them yet.
+    for url in stack.instance_urls(ServiceName::Products) {
+        for name in [
+            "bff_upstream_instance_requests_total",
+            "bff_upstream_ejections_total",
+            "bff_upstream_instance_in_flight",
+        ] {
+            let series = format!("{name}{{service=\"products\",upstream_instance=\"{url}\"}} 0");
+            assert!(has(&series), "{series} missing:\n{text}");
+        }
+    }
+    // Per client and per service (values shared with other tests of this
+    // process, so only their presence is asserted).
+    for series in [
+        "bff_requests_total{client=\"admin\",outcome=\"partial\"}",
+        "bff_shed_requests_total{client=\"mobile\",reason=\"body_readers\"}",
+        "bff_upstream_requests_total{service=\"shipping\"}",
+        "bff_upstream_errors_total{service=\"inventory\",kind=\"timeout\"}",
+        "bff_cache_events_total{service=\"reviews\",event=\"stale\"}",
+        "bff_breaker_status{service=\"users\",state=\"CLOSED\"}",
+        "bff_breaker_status{service=\"users\",state=\"HALF_OPEN\"}",
+        "bff_build_info{version=\"",
+    ] {
+        assert!(has(series), "{series} missing:\n{text}");
+    }
+    assert!(text.contains("# TYPE bff_breaker_status gauge"), "{text}");
+    // Process metrics, under Prometheus's standard names.
+    // (CPU seconds are whole seconds, as the `metrics` facade's counters
+    // are integers: a young process may still be at 0.)
+    for (name, least) in [
+        ("process_cpu_seconds_total ", 0.0),
+        ("process_resident_memory_bytes ", 1.0),
+        ("process_open_fds ", 1.0),
+    ] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        assert!(
+            value.is_some_and(|v| v >= least),
+            "{name}: {value:?}\n{text}"
+        );
+    }
+    // No label named `instance`: Prometheus sets it to the scraped target.
+    assert!(
+        !text.contains("{instance=") && !text.contains(",instance="),
         "{text}"
     );
 }

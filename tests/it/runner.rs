@@ -266,3 +266,98 @@ fn instances_flag_parses_service_counts() {
         assert!(bff::demo::parse_instances(bad).is_err(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_demo_allows_localhost_origins_on_any_port() {
+    let (_banner, (web, _, _), _running) = start_demo(&[]).await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("http://127.0.0.1:{web}/graphql"),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,traceparent",
+        )
+        .send()
+    };
+    for origin in ["http://localhost:5173", "http://127.0.0.1:8080"] {
+        let resp = preflight(origin).await.expect("preflight answered");
+        let allowed = resp.headers().get("access-control-allow-origin");
+        assert_eq!(allowed.and_then(|v| v.to_str().ok()), Some(origin));
+    }
+    let resp = preflight("https://example.com")
+        .await
+        .expect("preflight answered");
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_taken_port_names_the_variable_that_moves_it_and_piped_logs_have_no_colour() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_bff"))
+            .args(["--demo-base-port", "0"])
+            .env("BFF_WEB_ADDR", format!("127.0.0.1:{port}"))
+            .env("BFF_MOBILE_ADDR", "127.0.0.1:0")
+            .env("BFF_ADMIN_ADDR", "127.0.0.1:0")
+            .env("BFF_WEB_ADR", "typo")
+            .env_remove("BFF_JWT_SECRET")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("bff runs")
+    })
+    .await
+    .expect("joined");
+    drop(taken);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stderr.contains("BFF_WEB_ADDR"), "{stderr}");
+    // The unknown variable is warned about, in plain text (a pipe).
+    assert!(stdout.contains("BFF_WEB_ADR"), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stdout}{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_minted_by_the_token_command_works_against_the_demo() {
+    let (banner, (web, _, _), _running) = start_demo(&[]).await;
+    assert!(
+        banner.iter().any(|l| l.contains(".bff-dev-secret")),
+        "{}",
+        banner.join("\n")
+    );
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_bff"))
+            .args(["token", "--sub", "u1", "--role", "customer"])
+            .env_remove("BFF_JWT_SECRET")
+            .output()
+            .expect("bff token runs")
+    })
+    .await
+    .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let me: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{web}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .expect("web answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["data"]["me"]["id"], "u1", "{me}");
+}

@@ -77,6 +77,94 @@ async fn the_dashboard_trace_has_one_child_span_per_upstream_call() {
     );
 }
 
+/// A log sink the test reads back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The JSON lines written so far.
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+// current_thread: the subscriber is this thread's (see above).
+#[tokio::test(flavor = "current_thread")]
+async fn every_request_has_one_json_access_log_line_under_its_own_target() {
+    use tracing_subscriber::{filter::filter_fn, Layer};
+
+    let sink = Captured::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(move || writer.clone())
+            .with_filter(filter_fn(|meta| meta.target() == "access_log")),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let _second_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
+
+    let stack = TestStack::builder().with_demo().start().await;
+    let token = stack.token("u1", &["customer"], &[]);
+    let query = include_str!("../../bff-web/operations/dashboard.graphql");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let a = stack
+        .post(
+            ClientKind::Web,
+            serde_json::json!({ "query": query }),
+            Some(&token),
+            &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
+        )
+        .await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+    let upstream_calls = stack.upstream_requests().await;
+    // A refused request is logged too.
+    let refused = stack
+        .graphql(ClientKind::Web, "{ me { name } }", Some("not-a-token"))
+        .await;
+    assert_eq!(refused.status, 401);
+
+    let lines = sink.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let f = &lines[0]["fields"];
+    assert_eq!(lines[0]["target"], "access_log");
+    assert_eq!(f["method"], "POST");
+    assert_eq!(f["client"], "web");
+    assert_eq!(f["operation"], "Dashboard");
+    assert_eq!(f["status"], 200);
+    assert!(f["duration_ms"].as_f64().is_some_and(|d| d > 0.0), "{f}");
+    assert_eq!(f["cost"], a.body["extensions"]["cost"]["actual"], "{f}");
+    assert_eq!(f["upstream_calls"], upstream_calls, "{f}");
+    assert_eq!(f["trace_id"], trace);
+    assert_eq!(
+        f["request_id"],
+        a.header("x-request-id").unwrap_or_default()
+    );
+    let f = &lines[1]["fields"];
+    assert_eq!(
+        (f["status"].as_u64(), f["cost"].as_u64()),
+        (Some(401), Some(0))
+    );
+    assert_eq!(f["upstream_calls"], 0);
+}
+
 /// A GraphQL upstream call is a `POST /graphql` client span under the
 /// operation's span, with the operation name it sent.
 #[tokio::test(flavor = "current_thread")]

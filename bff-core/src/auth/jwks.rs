@@ -262,7 +262,8 @@ fn pinned_algorithm(jwk: &Jwk) -> Option<Algorithm> {
             None | Some(A::EdDSA) => Some(A::EdDSA),
             Some(_) => None,
         },
-        AlgorithmParameters::OctetKey(_) => None,
+        // Symmetric keys, and key types this gateway does not know.
+        _ => None,
     }
 }
 

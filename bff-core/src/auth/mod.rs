@@ -237,7 +237,13 @@ impl Authenticator {
                     "auth.jwt_secret (BFF_JWT_SECRET) is empty".into(),
                 ))
             }
-            Some(s) => Some(DecodingKey::from_secret(s.expose().as_bytes())),
+            Some(s) => Some(
+                DecodingKey::from_secret(s.expose().as_bytes()).map_err(|_| {
+                    ConfigError::Invalid(
+                        "auth.jwt_secret (BFF_JWT_SECRET) is not a usable key".into(),
+                    )
+                })?,
+            ),
             None => None,
         };
         let pem = match &cfg.public_key_pem {

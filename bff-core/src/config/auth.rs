@@ -8,7 +8,7 @@ use super::Secret;
 
 /// Token verification. Exactly one key source is normally set; a standalone
 /// client refuses to start with none unless `insecure_dev_mode` is on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// HS256 shared secret (`BFF_JWT_SECRET`).
@@ -23,16 +23,20 @@ pub struct AuthConfig {
     pub audience: Option<String>,
     /// Clock skew tolerated on `exp` and `nbf`. Small on purpose.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub leeway: Duration,
     /// Background refresh period of the JWKS key set.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub jwks_refresh_interval: Duration,
     /// Least time between two JWKS fetches caused by unknown `kid`s, so a
     /// client spraying random `kid`s cannot cause a fetch storm.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub jwks_min_refetch_interval: Duration,
     /// How long a verified token stays cached (by hash); never past its `exp`.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub verified_cache_ttl: Duration,
     /// Most verified tokens cached (any token a caller sends is a new key).
     pub verified_cache_max_entries: u64,

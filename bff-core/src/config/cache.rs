@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Settings shared by the in-memory response caches of every service.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Most bytes the response caches of all services hold together,

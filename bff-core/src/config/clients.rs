@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::ClientKind;
 
 /// The three clients.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientsConfig {
     pub web: ClientConfig,
@@ -55,7 +55,7 @@ impl ClientsConfig {
 }
 
 /// One client's listener.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
     /// Listen address (`BFF_WEB_ADDR`, `BFF_MOBILE_ADDR`, `BFF_ADMIN_ADDR`).
@@ -123,7 +123,9 @@ impl Default for ClientConfig {
 }
 
 /// `persisted_queries` of a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PersistedQueriesMode {
     /// Documents only; a request carrying only a hash is refused with

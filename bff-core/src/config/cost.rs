@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{caller::Tier, context::ClientKind};
 
 /// Limits and budgets of every client.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CostConfig {
     /// Limits checked before execution, per client.
@@ -19,7 +19,7 @@ pub struct CostConfig {
 }
 
 /// `[cost.flood]`: drops request floods before they cost CPU.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FloodConfig {
     /// Turn the flood limiter off.
@@ -51,7 +51,7 @@ impl Default for FloodConfig {
 }
 
 /// `[cost.limits.web|mobile|admin]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// The storefront: rich pages.
@@ -100,7 +100,7 @@ impl LimitsConfig {
 }
 
 /// Limits of one client's operations.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientLimits {
     /// Highest static cost of one operation.
@@ -150,7 +150,7 @@ impl Default for ClientLimits {
 }
 
 /// `[cost.budget]`: points per caller that refill continuously.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
     /// Turn budgets off entirely (responses still carry the cost).
@@ -166,6 +166,7 @@ pub struct BudgetConfig {
     /// Idle keys are forgotten after this long (bounded memory); never
     /// less than the time the largest bucket takes to refill.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub idle_eviction: Duration,
     /// Most buckets kept in memory (per-IP keys are attacker controlled);
     /// the least recently used go first.
@@ -175,6 +176,7 @@ pub struct BudgetConfig {
     pub max_bytes: u64,
     /// Bound on every Redis call; past it the budget falls back to memory.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub redis_timeout: Duration,
     /// Prefix of the bucket keys in Redis (several deployments, or tests,
     /// can share one Redis).
@@ -190,7 +192,7 @@ pub struct BudgetConfig {
 }
 
 /// `[cost.budget.<client>]`: tiers that differ for one client.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientTiers {
     /// Replaces `cost.budget.anonymous` for this client.
@@ -260,7 +262,7 @@ impl Default for BudgetConfig {
 }
 
 /// A bucket size and its refill rate.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TierBudget {
     /// Bucket capacity in cost points.

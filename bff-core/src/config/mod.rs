@@ -46,7 +46,7 @@ pub use self::{
 };
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The HTTP edge shared by every client: caps, timeouts, CORS, CSRF.
@@ -90,6 +90,46 @@ pub const CONTRACT_ENV: &[(&str, &str)] = &[
     ("BFF_TLS_CERT_FILE", "tls.cert_file"),
     ("BFF_TLS_KEY_FILE", "tls.key_file"),
 ];
+
+/// `BFF_*` variables the gateway and its scripts read that are not
+/// configuration keys: the config file's path, the build's commit, and the
+/// test and load scripts' own.
+pub const OTHER_ENV: &[&str] = &[
+    "BFF_CONFIG",
+    "BFF_GIT_COMMIT",
+    "BFF_REDIS_TEST_URL",
+    "BFF_BIN",
+    "BFF_PID",
+];
+
+/// The `BFF_*` variables of `env` that set nothing: neither a contract
+/// variable, nor the nested `BFF_<SECTION>__<KEY>` form (whose unknown keys
+/// are refused when the config is read), nor one of [`OTHER_ENV`]. Most
+/// likely a typo (`BFF_JWT_SECRETS`, `BFF_WEB_ADR`), warned about at start.
+pub fn unknown_env(env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let mut unknown: Vec<String> = env
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.starts_with("BFF_")
+                && !k.contains("__")
+                && !OTHER_ENV.contains(&k.as_str())
+                && contract_key(k).is_none()
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// Logs a warning for each of [`unknown_env`] of the process environment.
+pub fn warn_unknown_env() {
+    for var in unknown_env(std::env::vars()) {
+        tracing::warn!(
+            variable = %var,
+            "unknown BFF_ variable ignored (not a contract variable nor BFF_<SECTION>__<KEY>); a typo?"
+        );
+    }
+}
 
 /// The key a contract variable sets: a service's `BFF_UPSTREAM_<NAME>`
 /// (from the registry, `services/registry.rs`) or one of [`CONTRACT_ENV`].
@@ -154,6 +194,18 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         Self::figment(file, env)?.extract().map_err(Into::into)
+    }
+
+    /// The JSON Schema of the configuration file, generated from these
+    /// types (committed as `config/bff.schema.json`; a test fails when it
+    /// drifts). A type added to the config derives `schemars::JsonSchema`
+    /// next to `Deserialize`; a duration field read with `humantime_serde`
+    /// adds `#[schemars(with = "String")]`.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(Config);
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
     }
 
     /// Parses a TOML document on top of the defaults (no environment).
@@ -254,7 +306,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// A secret string: never printed by `Debug` or logs.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(pub String);
 

@@ -12,7 +12,7 @@ use std::{net::SocketAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 
 /// Caps and timeouts of the HTTP edge.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Largest request body accepted; larger bodies get 413 and are not
@@ -22,6 +22,7 @@ pub struct ServerConfig {
     /// gateway starts reading it (right after the head) to its end; a
     /// slower body is cut with 408 and the connection is closed.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub body_read_timeout: Duration,
     /// Lowest average rate (bytes per second since the body started) a
     /// request body must keep once `body_min_rate_grace` has passed; a
@@ -31,6 +32,7 @@ pub struct ServerConfig {
     /// Time a body gets before `body_min_bytes_per_second` is enforced
     /// (a connection's first round trips are slow on mobile networks).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub body_min_rate_grace: Duration,
     /// After a 413, at most this many bytes of the rest of an HTTP/1 body
     /// are read and thrown away, so a client still writing reads the 413
@@ -38,6 +40,7 @@ pub struct ServerConfig {
     pub body_drain_limit_bytes: usize,
     /// Longest time spent draining the rest of a refused HTTP/1 body.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub body_drain_timeout: Duration,
     /// Most operations in one batched (JSON array) request.
     pub max_batch_size: usize,
@@ -47,18 +50,22 @@ pub struct ServerConfig {
     /// so an idle HTTP/1 connection is closed after this long (set it above
     /// a load balancer's idle timeout if the balancer reuses connections).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub header_read_timeout: Duration,
     /// A connection with no request in flight for this long is closed
     /// (HTTP/2: GOAWAY, then close). HTTP/1 connections are closed sooner
     /// when `header_read_timeout` is shorter.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub idle_timeout: Duration,
     /// Interval of HTTP/2 keep-alive pings (0s: no pings). They find peers
     /// that vanished without closing (a phone that lost its network).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub http2_keep_alive_interval: Duration,
     /// An unanswered HTTP/2 keep-alive ping closes the connection after this long.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub http2_keep_alive_timeout: Duration,
     /// Most concurrent streams (requests) per HTTP/2 connection
     /// (SETTINGS_MAX_CONCURRENT_STREAMS).
@@ -90,9 +97,11 @@ pub struct ServerConfig {
     pub ops_addr: Option<SocketAddr>,
     /// Overall deadline of one GraphQL request; no upstream retry outlives it.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub request_timeout: Duration,
     /// How long a shutdown waits for in-flight requests before closing.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub shutdown_grace: Duration,
     /// Refuse "simple" cross-site requests that could execute without a CORS
     /// preflight (as Apollo Router's CSRF prevention does).
@@ -168,15 +177,24 @@ impl Default for ServerConfig {
 }
 
 /// `[server.cors]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorsConfig {
-    /// Allowed origins; `["*"]` allows any (without credentials).
+    /// Allowed origins; `["*"]` allows any (without credentials), and an
+    /// origin ending in `:*` allows any port of that scheme and host
+    /// (`http://localhost:*`). Empty (the default): no cross-origin access
+    /// (`cargo run` allows `http://localhost:*` and `http://127.0.0.1:*`).
     pub allow_origins: Vec<String>,
+    /// Request headers allowed besides the gateway's own (`content-type`,
+    /// `authorization`, `accept`, `x-request-id`, `traceparent`,
+    /// `tracestate`, Apollo's client headers and the CSRF headers of
+    /// `server.csrf_required_headers`).
+    pub allow_headers: Vec<String>,
     /// Allow cookies and `Authorization` from those origins.
     pub allow_credentials: bool,
     /// How long browsers may cache a preflight answer.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub max_age: Duration,
 }
 
@@ -184,6 +202,7 @@ impl Default for CorsConfig {
     fn default() -> Self {
         Self {
             allow_origins: Vec::new(),
+            allow_headers: Vec::new(),
             allow_credentials: false,
             max_age: Duration::from_secs(600),
         }

@@ -26,7 +26,7 @@ impl ServicesConfig {
 ///
 /// Every field but `url` is optional: an unset field keeps the default from
 /// the service's `policy.rs` (see `bff_core::services::<name>::policy`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceConfig {
     /// Base URL (`BFF_UPSTREAM_<NAME>`), e.g. `http://127.0.0.1:7001`, or
@@ -45,9 +45,11 @@ pub struct ServiceConfig {
     /// Interval of active `GET /health` checks of each instance (only when
     /// the service has several instances; `"0s"` turns them off).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub health_check_interval: Option<Duration>,
     /// Timeout of one health check.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub health_check_timeout: Option<Duration>,
     /// Consecutive failed checks that mark an instance unhealthy.
     pub unhealthy_threshold: Option<u32>,
@@ -59,9 +61,11 @@ pub struct ServiceConfig {
     /// Ejection time of a first ejection; the n-th ejection lasts n times
     /// this, up to `outlier_max_ejection_time`.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub outlier_base_ejection_time: Option<Duration>,
     /// Longest ejection.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub outlier_max_ejection_time: Option<Duration>,
     /// Most instances (in percent, at least one when there are two or more)
     /// ejected at once, so ejection never empties the service.
@@ -78,16 +82,19 @@ pub struct ServiceConfig {
     /// An attempt slower than this counts as a congestion signal (like an
     /// error): the limit shrinks.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub adaptive_latency_threshold: Option<Duration>,
     /// Timeout of one attempt (headers and body), e.g. `"800ms"`. The
     /// request's own deadline caps it further.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Duration>,
     /// Retries after the first attempt (idempotent calls only; 0 disables).
     pub max_retries: Option<u32>,
     /// Base delay of the exponential backoff between retries (full jitter:
     /// the n-th retry waits a random time in `[0, base * 2^n]`).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub retry_backoff: Option<Duration>,
     /// Retry budget: retries allowed as a fraction of calls in the last
     /// 10 seconds (0.2 = at most 20 % extra calls), on top of a small floor.
@@ -101,9 +108,11 @@ pub struct ServiceConfig {
     pub breaker_min_calls: Option<u32>,
     /// Sliding window over which the failure rate is measured.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub breaker_window: Option<Duration>,
     /// How long the breaker stays open before it lets probes through.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub breaker_open_for: Option<Duration>,
     /// Probes allowed in flight at once while half-open; also the number of
     /// successful probes that close the breaker again.
@@ -111,9 +120,11 @@ pub struct ServiceConfig {
     /// TTL of cached answers when the service sends no `Cache-Control: max-age`.
     /// Zero disables caching (and coalescing) for the service.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub cache_ttl: Option<Duration>,
     /// How long past expiry an entry may still be served when the service fails.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub stale_if_error: Option<Duration>,
     /// Most entries the service's cache holds (least recently used go first).
     pub cache_max_entries: Option<u64>,
@@ -135,7 +146,9 @@ pub struct ServiceConfig {
 }
 
 /// How calls are spread over the instances of one service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BalancePolicy {
     /// Each call goes to the instance with the fewest calls in flight (ties:

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Settings of the shared (L2) cache tier.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SharedCacheConfig {
     /// Store caller-independent answers in Redis too (when `redis_url` is set).
@@ -21,10 +21,12 @@ pub struct SharedCacheConfig {
     /// Longest wait for one Redis command; past it the call counts as a Redis
     /// failure and the gateway goes on with its in-memory tier only.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub timeout: Duration,
     /// After a Redis failure, how long the gateway skips Redis before trying
     /// again (so an outage costs one timeout per interval, not per request).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub retry_after: Duration,
 }
 

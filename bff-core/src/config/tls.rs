@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ConfigError;
 
 /// TLS settings of the process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// PEM file of extra trusted roots for every outgoing TLS connection
@@ -24,6 +24,7 @@ pub struct TlsConfig {
     /// Longest time a new connection may take to finish its TLS handshake
     /// before it is closed (the request deadlines of `[server]` start after).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub handshake_timeout: Duration,
 }
 

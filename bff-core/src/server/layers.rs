@@ -86,24 +86,13 @@ pub(crate) fn cors_layer(cfg: &ServerConfig) -> Option<CorsLayer> {
     let origin = if cors.allow_origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        let list: Vec<HeaderValue> = cors
-            .allow_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        AllowOrigin::list(list)
+        let origins = Origins::new(&cors.allow_origins);
+        AllowOrigin::predicate(move |origin, _| origins.allows(origin.as_bytes()))
     };
     let mut layer = CorsLayer::new()
         .allow_origin(origin)
         .allow_methods([http::Method::GET, http::Method::POST])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::ACCEPT,
-            http::HeaderName::from_static("x-request-id"),
-            http::HeaderName::from_static("apollo-require-preflight"),
-            http::HeaderName::from_static("x-apollo-operation-name"),
-        ])
+        .allow_headers(allowed_headers(cfg))
         .expose_headers([
             http::HeaderName::from_static("x-request-id"),
             http::HeaderName::from_static("x-ratelimit-limit"),
@@ -116,6 +105,70 @@ pub(crate) fn cors_layer(cfg: &ServerConfig) -> Option<CorsLayer> {
         layer = layer.allow_credentials(true);
     }
     Some(layer)
+}
+
+/// Request headers a browser may send cross-origin: what the gateway
+/// reads (the token, the request id, W3C trace context), what Apollo
+/// clients send, the CSRF headers the edge asks for, and the configured
+/// extras.
+fn allowed_headers(cfg: &ServerConfig) -> Vec<http::HeaderName> {
+    let own = [
+        "content-type",
+        "authorization",
+        "accept",
+        "x-request-id",
+        "traceparent",
+        "tracestate",
+        "apollographql-client-name",
+        "apollographql-client-version",
+        "apollo-require-preflight",
+        "x-apollo-operation-name",
+    ];
+    let mut names: Vec<http::HeaderName> = Vec::new();
+    let configured = cfg
+        .csrf_required_headers
+        .iter()
+        .chain(&cfg.cors.allow_headers)
+        .map(String::as_str);
+    for name in own.into_iter().chain(configured) {
+        match http::HeaderName::from_bytes(name.trim().as_bytes()) {
+            Ok(name) if !names.contains(&name) => names.push(name),
+            Ok(_) => {}
+            Err(_) => tracing::warn!(header = name, "not a header name; left out of CORS"),
+        }
+    }
+    names
+}
+
+/// The allowed origins: exact, or any port of a scheme and host
+/// (`http://localhost:*`).
+struct Origins {
+    exact: Vec<Vec<u8>>,
+    /// `scheme://host:` of the `:*` patterns.
+    any_port: Vec<Vec<u8>>,
+}
+
+impl Origins {
+    fn new(list: &[String]) -> Self {
+        let (mut exact, mut any_port) = (Vec::new(), Vec::new());
+        for origin in list {
+            let origin = origin.trim().trim_end_matches('/');
+            match origin.strip_suffix('*') {
+                Some(prefix) if prefix.ends_with(':') => any_port.push(prefix.as_bytes().to_vec()),
+                _ => exact.push(origin.as_bytes().to_vec()),
+            }
+        }
+        Self { exact, any_port }
+    }
+
+    fn allows(&self, origin: &[u8]) -> bool {
+        self.exact.iter().any(|o| o == origin)
+            || self.any_port.iter().any(|prefix| {
+                origin.strip_prefix(prefix.as_slice()).is_some_and(|port| {
+                    !port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit)
+                }) || origin == &prefix[..prefix.len() - 1]
+            })
+    }
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -131,4 +184,34 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_pattern_allows_any_port_of_its_host_only() {
+        let origins = Origins::new(&[
+            "http://localhost:*".to_string(),
+            "https://shop.example.com".to_string(),
+        ]);
+        for ok in [
+            "http://localhost:5173",
+            "http://localhost",
+            "https://shop.example.com",
+        ] {
+            assert!(origins.allows(ok.as_bytes()), "{ok}");
+        }
+        for no in [
+            "http://localhost.evil.com:80",
+            "http://localhost:80.evil.com",
+            "https://localhost:5173",
+            "http://localhost:",
+            "https://shop.example.com:8443",
+            "null",
+        ] {
+            assert!(!origins.allows(no.as_bytes()), "{no}");
+        }
+    }
 }

@@ -18,6 +18,8 @@
 //!   authenticate → prepare → admit → execute → settle → respond.
 //! - `refusal`: [`Refusal`], one variant per way a request is refused
 //!   before execution, each with its code, status, headers and body.
+//! - `nulls`, `order`: the executor's answer made what the spec says:
+//!   errored fields as `null`, keys in selection order.
 //! - `response`: the wire form of an answer (`extensions.cost`, rate-limit
 //!   headers, `Cache-Control`), serialized once.
 //! - `trace`: `X-Request-Id` and the W3C trace context.
@@ -39,6 +41,7 @@ mod graphql_http;
 mod health;
 mod layers;
 pub mod nulls;
+mod order;
 pub mod persisted;
 mod pipeline;
 mod refusal;
@@ -278,6 +281,7 @@ impl ClientApp {
             schema.operations,
         );
         let shed = shed::Shedder::new(schema.kind, client.max_in_flight, client.max_body_readers);
+        crate::telemetry::metrics::register_client(schema.kind.as_str());
         let app = Arc::new(Self {
             schema,
             guard,

@@ -18,7 +18,8 @@
 //!    cannot pay).
 //! 4. [`execute`](Exchange::execute): each operation runs on the fastest
 //!    path the edge vouched for (`FastPaths` in `mod.rs`), with per-request
-//!    loaders; fields that errored become `null`.
+//!    loaders; fields that errored become `null`, and every object's keys
+//!    follow the selection order (`order.rs`).
 //! 5. [`settle`](Exchange::settle): the actual cost is read off each
 //!    response, validation failures get their code, a request that passed
 //!    validation is remembered, unused cost is refunded, and the outcome
@@ -36,7 +37,11 @@
 //! are 200 (legacy clients), except the ones the contract pins (401, 408,
 //! 413, 415, 405, 429, `QUERY_TOO_COMPLEX` 400).
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{
+    net::IpAddr,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
 
 use async_graphql::{parser::types::OperationType, ErrorExtensionValues, ServerError, Value};
 use axum::response::Response;
@@ -47,6 +52,7 @@ use super::{
     decode::WireRequest,
     graphql_http::Media,
     nulls::{self, RootFields},
+    order,
     refusal::{reject, Refusal},
     response::{
         cost_json, get_cache_control, json_response, rate_limit_headers, serialize, WireExtensions,
@@ -86,7 +92,16 @@ pub(super) struct Exchange<'a> {
     media: Media,
     batch: bool,
     request_id: String,
+    /// The request's context, once execution starts (the access log reads
+    /// its cost and upstream calls).
+    ctx: OnceLock<Arc<RequestContext>>,
+    /// The operation's name as the document gives it (not for a batch).
+    operation: OnceLock<String>,
 }
+
+/// The tracing target of the access log: one `info` event per request,
+/// turned off with a filter (`RUST_LOG=info,access_log=off`).
+pub const ACCESS_LOG_TARGET: &str = "access_log";
 
 /// The operations of a request, ready to run, and the cost of them all.
 struct Planned {
@@ -180,17 +195,58 @@ pub(super) async fn run(app: Arc<ClientApp>, decoded: Decoded, started: Instant)
         media,
         batch: requests.len() > 1,
         request_id,
+        ctx: OnceLock::new(),
+        operation: OnceLock::new(),
     };
+    let wire_operation = operation.to_string();
     let response = exchange.stages(requests).instrument(span.clone()).await;
-    span.record("http.response.status_code", response.status().as_u16());
-    metrics::histogram!(m::REQUEST_DURATION, "client" => client)
-        .record(started.elapsed().as_secs_f64());
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    let elapsed = started.elapsed();
+    metrics::histogram!(m::REQUEST_DURATION, "client" => client).record(elapsed.as_secs_f64());
+    exchange.access_log(&span, &wire_operation, status, elapsed);
     response
 }
 
 impl Exchange<'_> {
+    /// The access log line of the request (target [`ACCESS_LOG_TARGET`];
+    /// JSON when the logs are): method, client, operation, status,
+    /// duration, actual cost, upstream calls it started, trace and request
+    /// ids. A request refused before execution has cost 0 and no calls.
+    fn access_log(
+        &self,
+        span: &tracing::Span,
+        wire_operation: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        if !tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO) {
+            return;
+        }
+        let ctx = self.ctx.get();
+        let operation = self.operation.get().map_or(wire_operation, String::as_str);
+        let trace_id = trace_id(
+            span,
+            ctx.and_then(|c| c.traceparent.as_deref()),
+            &self.headers,
+        );
+        tracing::info!(
+            target: ACCESS_LOG_TARGET,
+            method = %self.method,
+            client = self.app.kind().as_str(),
+            operation,
+            status,
+            duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+            cost = ctx.map_or(0, |c| c.actual_cost()),
+            upstream_calls = ctx.map_or(0, |c| c.upstream_calls()),
+            trace_id = %trace_id,
+            request_id = %self.request_id,
+            "request"
+        );
+    }
+
     /// The stages, in order; a refusal ends them.
-    async fn stages(self, requests: Vec<WireRequest>) -> Response {
+    async fn stages(&self, requests: Vec<WireRequest>) -> Response {
         let answered = async {
             let caller = self.authenticate().await?;
             let planned = self.prepare(requests, &caller).await?;
@@ -287,6 +343,7 @@ impl Exchange<'_> {
                     use opentelemetry::trace::TraceContextExt as _;
                     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
                     span.record("graphql.operation.name", op_name);
+                    let _ = self.operation.set(op_name.to_string());
                     span.context()
                         .span()
                         .update_name(format!("GraphQL {op_name}"));
@@ -363,6 +420,7 @@ impl Exchange<'_> {
             Some(traceparent(&self.headers)),
             app.runtime.config().server.request_timeout,
         ));
+        let _ = self.ctx.set(ctx.clone());
         let cost = Arc::new(RequestCost {
             requested,
             status: budget.clone(),
@@ -383,6 +441,16 @@ impl Exchange<'_> {
             let mut response = Ticking::new(execute(request), tick).await;
             nulls::restore_root(&mut response, &op.roots);
             nulls::fill_errored_fields(&mut response);
+            let prepared = &op.checked.assessment.prepared;
+            if let Some((_, def)) =
+                selected_operation(prepared.document(), op.checked.name.as_deref())
+            {
+                order::follow_selection(
+                    &mut response.data,
+                    prepared.document(),
+                    &def.selection_set.node,
+                );
+            }
             ran.push(Ran {
                 checked: op.checked,
                 response,
@@ -518,6 +586,28 @@ impl Exchange<'_> {
         }
         resp
     }
+}
+
+/// The trace id of a request: its OpenTelemetry span's when traces are
+/// on, else the one sent upstream (`traceparent`), else the caller's.
+fn trace_id(span: &tracing::Span, sent: Option<&str>, headers: &HeaderMap) -> String {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = span.context();
+    let otel = context.span().span_context().clone();
+    if otel.is_valid() {
+        return otel.trace_id().to_string();
+    }
+    let from = |traceparent: &str| traceparent.split('-').nth(1).map(str::to_string);
+    sent.and_then(from)
+        .or_else(|| {
+            headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(from)
+                .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .unwrap_or_default()
 }
 
 /// Sets `code` on an error that has none.

@@ -134,7 +134,7 @@ macro_rules! services {
         }
 
         /// `[services.<name>]`: one section per REST service the gateway knows.
-        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields, default)]
         pub struct ServicesConfig {
             $(

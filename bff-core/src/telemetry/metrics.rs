@@ -37,3 +37,81 @@ pub fn describe_all() {
     );
     metrics::describe_gauge!(CONNECTIONS_OPEN, "Open client connections per listener");
 }
+
+/// `bff_build_info{version, commit}`: always 1. The commit is the
+/// `BFF_GIT_COMMIT` the binary was built with (`.ci/run`, the Dockerfile's
+/// build argument), or `unknown`.
+pub fn register_build_info() {
+    metrics::describe_gauge!(
+        super::names::BUILD_INFO,
+        "The gateway's version and commit (always 1)"
+    );
+    metrics::gauge!(
+        super::names::BUILD_INFO,
+        "version" => env!("CARGO_PKG_VERSION"),
+        "commit" => option_env!("BFF_GIT_COMMIT").unwrap_or("unknown")
+    )
+    .set(1.0);
+}
+
+/// Every series of one client, at zero, so that the first scrape already
+/// has them (a rate over a series that appears with its first event misses
+/// that event, and an alert on its absence cannot tell "none" from "not
+/// exported").
+pub fn register_client(client: &'static str) {
+    use super::names::{
+        COST_ACTUAL, COST_ESTIMATED, COST_REJECTIONS_TOTAL, LABEL_CLIENT, LABEL_REASON,
+    };
+    for outcome in ["ok", "partial", "invalid"] {
+        metrics::counter!(REQUESTS_TOTAL, LABEL_CLIENT => client, "outcome" => outcome).absolute(0);
+    }
+    metrics::gauge!(IN_FLIGHT, LABEL_CLIENT => client).increment(0.0);
+    let _ = metrics::histogram!(REQUEST_DURATION, LABEL_CLIENT => client);
+    let _ = metrics::histogram!(COST_ESTIMATED, LABEL_CLIENT => client);
+    let _ = metrics::histogram!(COST_ACTUAL, LABEL_CLIENT => client);
+    for reason in ["in_flight", "body_readers"] {
+        metrics::counter!(SHED_REQUESTS_TOTAL, LABEL_CLIENT => client, LABEL_REASON => reason)
+            .absolute(0);
+    }
+    for reason in ["cost", "budget", "flood"] {
+        metrics::counter!(COST_REJECTIONS_TOTAL, LABEL_CLIENT => client, LABEL_REASON => reason)
+            .absolute(0);
+    }
+    metrics::counter!(BODY_TIMEOUTS_TOTAL, LABEL_CLIENT => client).absolute(0);
+}
+
+/// Every series of one upstream service, at zero (see [`register_client`]).
+pub fn register_service(service: &'static str) {
+    use super::names::{
+        CACHE_BYTES, CACHE_EVENTS_TOTAL, LABEL_EVENT, LABEL_KIND, LABEL_SERVICE,
+        UPSTREAM_ERRORS_TOTAL, UPSTREAM_REQUESTS_TOTAL, UPSTREAM_REQUEST_DURATION_SECONDS,
+        UPSTREAM_RETRIES_TOTAL, UPSTREAM_RETRY_BUDGET_EXHAUSTED_TOTAL, UPSTREAM_SHED_TOTAL,
+    };
+    for name in [
+        UPSTREAM_REQUESTS_TOTAL,
+        UPSTREAM_RETRIES_TOTAL,
+        UPSTREAM_RETRY_BUDGET_EXHAUSTED_TOTAL,
+        UPSTREAM_SHED_TOTAL,
+    ] {
+        metrics::counter!(name, LABEL_SERVICE => service).absolute(0);
+    }
+    let _ = metrics::histogram!(UPSTREAM_REQUEST_DURATION_SECONDS, LABEL_SERVICE => service);
+    for kind in [
+        "timeout",
+        "unavailable",
+        "status",
+        "invalid_body",
+        "too_large",
+        "breaker_open",
+        "not_configured",
+        "overloaded",
+    ] {
+        metrics::counter!(UPSTREAM_ERRORS_TOTAL, LABEL_SERVICE => service, LABEL_KIND => kind)
+            .absolute(0);
+    }
+    for event in ["hit", "miss", "stale", "coalesced"] {
+        metrics::counter!(CACHE_EVENTS_TOTAL, LABEL_SERVICE => service, LABEL_EVENT => event)
+            .absolute(0);
+    }
+    metrics::gauge!(CACHE_BYTES, LABEL_SERVICE => service).increment(0.0);
+}

@@ -18,6 +18,11 @@ use crate::config::{LogFormat, TelemetryConfig};
 
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// The process metrics (Prometheus's standard `process_*` names: CPU
+/// seconds, resident and virtual memory, open and maximum fds, threads,
+/// start time), read from `/proc` when `/metrics` is rendered.
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
 /// Installs the process-wide Prometheus recorder (once; later calls are no-ops).
 ///
 /// Duration histograms get real buckets (not summaries) so Prometheus can
@@ -45,6 +50,10 @@ pub fn install_metrics_recorder() -> Option<&'static PrometheusHandle> {
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {
                     metrics::describe_all();
+                    metrics::register_build_info();
+                    PROCESS
+                        .get_or_init(metrics_process::Collector::default)
+                        .describe();
                     spawn_upkeep(handle.clone());
                     Some(handle)
                 }
@@ -83,7 +92,13 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 
 /// The text exposition of every metric (empty if no recorder could be installed).
 pub fn render_metrics() -> String {
-    install_metrics_recorder().map_or_else(String::new, PrometheusHandle::render)
+    let Some(handle) = install_metrics_recorder() else {
+        return String::new();
+    };
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+    handle.render()
 }
 
 /// Keeps the trace exporter alive; dropping it flushes spans not yet sent.
@@ -129,8 +144,10 @@ pub fn init(
     let filter = initial_filter(cfg);
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let _ = LOG_FILTER.set(handle);
+    // Colour only on a terminal: a file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let logs = match cfg.log_format {
-        LogFormat::Human => fmt::layer().with_target(false).boxed(),
+        LogFormat::Human => fmt::layer().with_target(false).with_ansi(ansi).boxed(),
         LogFormat::Json => fmt::layer().json().with_current_span(true).boxed(),
     };
     let provider = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -59,6 +59,17 @@ pub const UPSTREAM_RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "bff_upstream_retry_budg
 /// Gauge: breaker state (0 closed, 1 open, 2 half-open). Labels: `service`.
 pub const BREAKER_STATE: &str = "bff_breaker_state";
 
+/// Gauge: 1 for the state the breaker is in, 0 for the other two: the
+/// state as a label (`state`: `CLOSED`, `OPEN`, `HALF_OPEN`, as in
+/// `bff_breaker_transitions_total`), for dashboards and alerts that match
+/// on it. Labels: `service`, `state`.
+pub const BREAKER_STATUS: &str = "bff_breaker_status";
+/// The `state` label key of [`BREAKER_STATUS`].
+pub const LABEL_STATE: &str = "state";
+
+/// Gauge: always 1, labels `version` and `commit` of the running build.
+pub const BUILD_INFO: &str = "bff_build_info";
+
 /// Counter: breaker transitions. Labels: `service`, `from`, `to`.
 pub const BREAKER_TRANSITIONS_TOTAL: &str = "bff_breaker_transitions_total";
 
@@ -120,8 +131,10 @@ pub const LABEL_KIND: &str = "kind";
 /// The `event` label key of [`CACHE_EVENTS_TOTAL`].
 pub const LABEL_EVENT: &str = "event";
 
-/// The `instance` label key: an instance's base URL without credentials.
-pub const LABEL_INSTANCE: &str = "instance";
+/// The label key of one instance of a service: its base URL without
+/// credentials. Not `instance`, which Prometheus sets on every series to
+/// the scraped target (the gateway itself) and would overwrite.
+pub const LABEL_INSTANCE: &str = "upstream_instance";
 
 /// Counter: HTTP attempts sent to one instance of a service that has several.
 /// Labels: `service`, `instance`.
@@ -170,6 +183,10 @@ pub fn describe() {
     describe_gauge!(
         BREAKER_STATE,
         "Circuit breaker state: 0 closed, 1 open, 2 half-open"
+    );
+    describe_gauge!(
+        BREAKER_STATUS,
+        "1 for the circuit breaker's current state (CLOSED, OPEN, HALF_OPEN), 0 for the others"
     );
     describe_counter!(BREAKER_TRANSITIONS_TOTAL, "Circuit breaker transitions");
     describe_counter!(

@@ -15,9 +15,9 @@ use bff_core::services::{
 use super::{page, FeedItem, OrderSummary, UserSummary};
 
 /// Largest feed page: a phone screen shows a handful at once.
-const MAX_FEED: i32 = 20;
+const MAX_FEED: u32 = 20;
 /// Largest recent-orders page.
-const MAX_RECENT_ORDERS: i32 = 10;
+const MAX_RECENT_ORDERS: u32 = 10;
 
 /// The home screen of one user.
 pub struct Home {
@@ -47,12 +47,11 @@ impl Home {
     ) -> Result<Option<Vec<FeedItem>>> {
         // An explicit `null` means the default, as the SDL's `Int = 10` says.
         let first = first.unwrap_or(10);
-        let n = page(first, MAX_FEED);
+        let n = page(first, MAX_FEED)?;
         if n == 0 {
             return Ok(Some(Vec::new()));
         }
-        let ids =
-            recommendations::resolve::for_user(ctx, &self.user_id, first.min(MAX_FEED)).await?;
+        let ids = recommendations::resolve::for_user(ctx, &self.user_id, n as i32).await?;
         let ids: Vec<String> = ids.into_iter().take(n).collect();
         let found = products::resolve::by_ids(ctx, &ids).await?;
         Ok(Some(found.into_iter().map(FeedItem).collect()))
@@ -66,12 +65,11 @@ impl Home {
         #[graphql(default = 3)] first: Option<i32>,
     ) -> Result<Option<Vec<OrderSummary>>> {
         let first = first.unwrap_or(3);
-        let n = page(first, MAX_RECENT_ORDERS);
+        let n = page(first, MAX_RECENT_ORDERS)?;
         if n == 0 {
             return Ok(Some(Vec::new()));
         }
-        let list =
-            orders::resolve::by_user(ctx, &self.user_id, first.min(MAX_RECENT_ORDERS)).await?;
+        let list = orders::resolve::by_user(ctx, &self.user_id, n as i32).await?;
         Ok(Some(list.into_iter().take(n).map(OrderSummary).collect()))
     }
 

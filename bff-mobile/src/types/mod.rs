@@ -24,9 +24,10 @@ pub use self::{
 /// Longest `summary` the app draws (docs/contract.md §5), ellipsis included.
 pub const SUMMARY_MAX_CHARS: usize = 100;
 
-/// Clamps a client's `first` argument to what a page may hold.
-pub(crate) fn page(first: i32, max: i32) -> usize {
-    usize::try_from(first.clamp(0, max)).unwrap_or(0)
+/// A client's `first` argument as a page size: over `max` (or negative) it
+/// is a `BAD_USER_INPUT` error naming the maximum, never a silent cut.
+pub(crate) fn page(first: i32, max: u32) -> async_graphql::Result<usize> {
+    bff_core::errors::page_size(first, max)
 }
 
 /// Shortens `text` to at most [`SUMMARY_MAX_CHARS`] characters, cutting at
@@ -95,8 +96,9 @@ mod tests {
     }
 
     #[test]
-    fn pages_are_clamped() {
-        assert_eq!(page(-3, 20), 0);
-        assert_eq!(page(500, 20), 20);
+    fn pages_over_their_maximum_are_refused() {
+        assert_eq!(page(20, 20).unwrap(), 20);
+        assert!(page(-3, 20).is_err());
+        assert!(page(500, 20).is_err());
     }
 }

@@ -25,7 +25,11 @@ pub use self::{
     user::User,
 };
 
-/// Clamps a client's `first` argument to what a page may hold.
-pub(crate) fn page(first: i32, max: i32) -> usize {
-    first.clamp(0, max) as usize
+/// A client's `first` argument as a page size: over `max` (or negative) it
+/// is a `BAD_USER_INPUT` error naming the maximum, never a silent cut.
+pub(crate) fn page(first: i32, max: u32) -> async_graphql::Result<usize> {
+    bff_core::errors::page_size(first, max)
 }
+
+/// Largest page of a list field whose service pages by 100.
+pub(crate) const MAX_PAGE: u32 = 100;

@@ -14,7 +14,7 @@ use super::{page, Review, Stock};
 /// How many recent reviews one fetch brings per product. `reviews(first:)`
 /// and `averageRating` share that one fetch (one upstream call per batch of
 /// products), so `first` is capped at this window.
-pub const REVIEW_WINDOW: i32 = 20;
+pub const REVIEW_WINDOW: u32 = 20;
 
 /// A product of the catalogue.
 pub struct Product(pub Arc<model::Product>);
@@ -60,15 +60,15 @@ impl Product {
         ctx: &Context<'_>,
         #[graphql(default = 5)] first: i32,
     ) -> Result<Option<Vec<Review>>> {
-        let n = page(first, REVIEW_WINDOW);
-        let list = reviews::resolve::by_product(ctx, &self.0.id, REVIEW_WINDOW).await?;
+        let n = page(first, REVIEW_WINDOW)?;
+        let list = reviews::resolve::by_product(ctx, &self.0.id, REVIEW_WINDOW as i32).await?;
         Ok(Some(list.iter().take(n).cloned().map(Review).collect()))
     }
 
     /// Mean rating of the recent reviews; `null` when there are none.
     #[graphql(directive = cost::apply(1))]
     async fn average_rating(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
-        let list = reviews::resolve::by_product(ctx, &self.0.id, REVIEW_WINDOW).await?;
+        let list = reviews::resolve::by_product(ctx, &self.0.id, REVIEW_WINDOW as i32).await?;
         if list.is_empty() {
             return Ok(None);
         }

@@ -13,7 +13,7 @@ use bff_core::{
     },
 };
 
-use super::{page, Order, Product};
+use super::{page, Order, Product, MAX_PAGE};
 
 /// A user of the shop.
 pub struct User(pub Arc<model::User>);
@@ -51,7 +51,7 @@ impl User {
         #[graphql(default = 10)] first: i32,
     ) -> Result<Option<Vec<Order>>> {
         require_owner_or_staff(ctx, &self.0.id)?;
-        let n = page(first, 100);
+        let n = page(first, MAX_PAGE)?;
         let list = orders::resolve::by_user(ctx, &self.0.id, n as i32).await?;
         Ok(Some(list.into_iter().take(n).map(Order).collect()))
     }
@@ -63,7 +63,7 @@ impl User {
         ctx: &Context<'_>,
         #[graphql(default = 10)] first: i32,
     ) -> Result<Option<Vec<Product>>> {
-        let n = page(first, 100);
+        let n = page(first, MAX_PAGE)?;
         let ids = recommendations::resolve::for_user(ctx, &self.0.id, n as i32).await?;
         let ids: Vec<String> = ids.into_iter().take(n).collect();
         let found = products::resolve::by_ids(ctx, &ids).await?;

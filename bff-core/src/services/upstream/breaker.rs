@@ -140,8 +140,7 @@ impl Breaker {
 
     pub fn new(service: &'static str, config: BreakerConfig) -> Self {
         let window = Window::new(config.window);
-        metrics::gauge!(names::BREAKER_STATE, names::LABEL_SERVICE => service)
-            .set(BreakerState::Closed.gauge());
+        publish_state(service, BreakerState::Closed);
         Self {
             service,
             config: Arc::new(arc_swap::ArcSwap::from_pointee(config)),
@@ -243,8 +242,7 @@ impl Breaker {
                 "circuit breaker state changed"
             ),
         }
-        metrics::gauge!(names::BREAKER_STATE, names::LABEL_SERVICE => self.service)
-            .set(to_state.gauge());
+        publish_state(self.service, to_state);
         metrics::counter!(
             names::BREAKER_TRANSITIONS_TOTAL,
             names::LABEL_SERVICE => self.service,
@@ -332,6 +330,24 @@ impl Drop for Permit {
             // Cancelled: neither success nor failure, but give the probe slot back.
             self.breaker.record(self.generation, self.probe, None);
         }
+    }
+}
+
+/// The breaker's state in `bff_breaker_state` (a number) and
+/// `bff_breaker_status` (one series per state, 1 for the current one).
+fn publish_state(service: &'static str, state: BreakerState) {
+    metrics::gauge!(names::BREAKER_STATE, names::LABEL_SERVICE => service).set(state.gauge());
+    for s in [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+    ] {
+        metrics::gauge!(
+            names::BREAKER_STATUS,
+            names::LABEL_SERVICE => service,
+            names::LABEL_STATE => s.as_str()
+        )
+        .set(if s == state { 1.0 } else { 0.0 });
     }
 }
 

@@ -398,7 +398,11 @@ pub(super) fn trace_headers() -> HeaderMap {
 
 /// The headers every call carries: request id, trace context, and identity
 /// derived only from the verified caller.
+///
+/// Built once per call the request starts (not for cache hits or calls
+/// joined in flight), so it also counts the call for the access log.
 pub(super) fn propagation_headers(ctx: &RequestContext) -> HeaderMap {
+    ctx.count_upstream_call();
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::ACCEPT,

@@ -209,12 +209,30 @@ impl InstanceSet {
                 })
             })
             .collect();
-        Self {
+        let set = Self {
             service,
             instances,
             balancer: Balancer::new(policy.balance, weights),
             policy,
+        };
+        // Every instance's series from the first scrape, at zero.
+        if set.instances.len() > 1 {
+            for instance in &set.instances {
+                for name in [
+                    names::UPSTREAM_INSTANCE_REQUESTS_TOTAL,
+                    names::UPSTREAM_EJECTIONS_TOTAL,
+                ] {
+                    metrics::counter!(
+                        name,
+                        names::LABEL_SERVICE => service,
+                        names::LABEL_INSTANCE => instance.display.clone()
+                    )
+                    .absolute(0);
+                }
+            }
+            set.publish_gauges();
         }
+        set
     }
 
     /// The service's name.

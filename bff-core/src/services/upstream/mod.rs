@@ -417,6 +417,7 @@ impl Upstream {
         if instances.len() > 1 {
             health_check::spawn(Arc::downgrade(&instances), client.clone(), health, stop_rx);
         }
+        crate::telemetry::metrics::register_service(name);
         Ok(Self {
             inner: Arc::new(Inner {
                 name,

@@ -1,0 +1,214 @@
+//! Responses in selection order (GraphQL spec §7.2.2, "Serialized Map
+//! Ordering"): every object of `data` lists its keys in the order the
+//! document selected them, as graphql-js, Apollo Router and Hive answer.
+//!
+//! async-graphql 7.2 resolves the fields of a concurrent object through a
+//! `FuturesUnordered` and inserts each into the object as it completes, so
+//! a field waiting on an upstream lands after its quicker siblings (and the
+//! order varies between runs); a field that errored is left out and put
+//! back as `null` at the end (`nulls.rs`). This pass puts every object's
+//! keys back in the order of `CollectFields`: the fields of the selection
+//! set in document order, fragments expanded where they are spread, and
+//! fields sharing a response key merged at the first one's place (their
+//! sub-selections concatenated, as the engine merges their values).
+//!
+//! The walk swaps keys in place (no allocation per object), compares a key
+//! with the one already in its place before hashing anything, and works
+//! out the grouped fields once per selection, not once per list item.
+//!
+//! Fragments are expanded whatever their type condition: on a concrete
+//! object type every fragment validation lets through applies, and the
+//! clients' schemas have no interface or union fields. Under an abstract
+//! parent a key selected by fragments on two different types would be
+//! placed at its first selection among them.
+
+use async_graphql::{
+    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    Name, Value,
+};
+
+/// Puts the keys of every object in `data` in the order `selection` (of
+/// `doc`) selected them.
+pub fn follow_selection(data: &mut Value, doc: &ExecutableDocument, selection: &SelectionSet) {
+    order_value(data, doc, &[selection]);
+}
+
+/// One response key of a selection and the sub-selections of every field
+/// selected under it.
+struct Group<'a> {
+    key: &'a str,
+    subsets: Vec<&'a SelectionSet>,
+}
+
+fn order_value(value: &mut Value, doc: &ExecutableDocument, sets: &[&SelectionSet]) {
+    if !matches!(value, Value::Object(_) | Value::List(_)) {
+        return;
+    }
+    let groups = collect(doc, sets);
+    apply(value, doc, &groups);
+}
+
+/// Orders `value` (an object, or a list of them at any depth) by `groups`.
+fn apply(value: &mut Value, doc: &ExecutableDocument, groups: &[Group<'_>]) {
+    match value {
+        Value::Object(map) => {
+            let mut pos = 0;
+            for group in groups {
+                // Most objects are in order already (serial types, fields
+                // that finished in turn): a string comparison, no hashing.
+                let in_place = map
+                    .get_index(pos)
+                    .is_some_and(|(k, _)| k.as_str() == group.key);
+                if !in_place {
+                    let Some(at) = map.get_index_of(group.key) else {
+                        continue;
+                    };
+                    map.swap_indices(pos, at);
+                }
+                if !group.subsets.is_empty() {
+                    if let Some((_, child)) = map.get_index_mut(pos) {
+                        order_value(child, doc, &group.subsets);
+                    }
+                }
+                pos += 1;
+            }
+        }
+        Value::List(items) => {
+            for item in items {
+                apply(item, doc, groups);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The response keys `sets` select, in `CollectFields` order.
+fn collect<'a>(doc: &'a ExecutableDocument, sets: &[&'a SelectionSet]) -> Vec<Group<'a>> {
+    let mut groups = Vec::new();
+    let mut spread = Vec::new();
+    for set in sets {
+        collect_into(doc, set, &mut groups, &mut spread);
+    }
+    groups
+}
+
+fn collect_into<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    groups: &mut Vec<Group<'a>>,
+    spread: &mut Vec<&'a Name>,
+) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.as_str();
+                let sub = &field.node.selection_set.node;
+                let at = match groups.iter().position(|g| g.key == key) {
+                    Some(at) => at,
+                    None => {
+                        groups.push(Group {
+                            key,
+                            subsets: Vec::new(),
+                        });
+                        groups.len() - 1
+                    }
+                };
+                if !sub.items.is_empty() {
+                    groups[at].subsets.push(sub);
+                }
+            }
+            Selection::InlineFragment(fragment) => {
+                collect_into(doc, &fragment.node.selection_set.node, groups, spread);
+            }
+            Selection::FragmentSpread(s) => {
+                let name = &s.node.fragment_name.node;
+                // The guard refuses circular fragments; never loop anyway.
+                if spread.contains(&name) {
+                    continue;
+                }
+                if let Some(fragment) = doc.fragments.get(name) {
+                    spread.push(name);
+                    collect_into(doc, &fragment.node.selection_set.node, groups, spread);
+                    spread.pop();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use async_graphql::parser::parse_query;
+
+    use super::*;
+    use crate::graphql::selected_operation;
+
+    fn ordered(query: &str, data: serde_json::Value) -> String {
+        let doc = parse_query(query).unwrap();
+        let (_, op) = selected_operation(&doc, None).unwrap();
+        let mut value = Value::from_json(data).unwrap();
+        follow_selection(&mut value, &doc, &op.selection_set.node);
+        // serde_json keeps insertion order here (`preserve_order`).
+        serde_json::to_string(&value.into_json().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn keys_follow_the_selection_at_every_depth_and_in_lists() {
+        let out = ordered(
+            "{ me { name orders { status total } recommendations { name } } }",
+            serde_json::json!({"me": {
+                "recommendations": [{"name": "a"}],
+                "orders": [{"total": 1, "status": "PAID"}, {"status": "SHIPPED", "total": 2}],
+                "name": "Ada",
+            }}),
+        );
+        assert_eq!(
+            out,
+            r#"{"me":{"name":"Ada","orders":[{"status":"PAID","total":1},{"status":"SHIPPED","total":2}],"recommendations":[{"name":"a"}]}}"#
+        );
+    }
+
+    #[test]
+    fn aliases_fragments_and_merged_fields_take_their_first_place() {
+        let out = ordered(
+            "{ p: product { ...F id } product { name } } fragment F on Product { ... on Product { stock } reviews { rating } }",
+            serde_json::json!({
+                "product": {"name": "n"},
+                "p": {"id": "1", "reviews": [{"rating": 5}], "stock": null},
+            }),
+        );
+        assert_eq!(
+            out,
+            r#"{"p":{"stock":null,"reviews":[{"rating":5}],"id":"1"},"product":{"name":"n"}}"#
+        );
+        // Two fields with one key: the sub-selections in turn.
+        let out = ordered(
+            "{ me { name } me { id name orders { total } } }",
+            serde_json::json!({"me": {"orders": [{"total": 1}], "id": "u1", "name": "Ada"}}),
+        );
+        assert_eq!(
+            out,
+            r#"{"me":{"name":"Ada","id":"u1","orders":[{"total":1}]}}"#
+        );
+    }
+
+    #[test]
+    fn missing_keys_are_skipped_and_unknown_keys_stay_last() {
+        let out = ordered(
+            "{ a @skip(if: true) b c }",
+            serde_json::json!({"extra": 1, "c": 3, "b": 2}),
+        );
+        assert_eq!(out, r#"{"b":2,"c":3,"extra":1}"#);
+    }
+
+    #[test]
+    fn a_self_spreading_fragment_does_not_loop() {
+        let out = ordered(
+            "{ ...F } fragment F on Query { b ...F a }",
+            serde_json::json!({"a": 1, "b": 2}),
+        );
+        assert_eq!(out, r#"{"b":2,"a":1}"#);
+    }
+}
