@@ -158,6 +158,28 @@ where
     Ok(found.map(|f| take(ctx, l, f)))
 }
 
+/// A page fetched with one direct call (a listing, no loader): `limit`
+/// clamped to `0..=max`, no call at all for an empty page, the failure
+/// mapped once, the field's path marked stale when the answer was.
+/// `fetch` gets the request's loaders and the clamped limit.
+pub async fn page<'a, T, Fut>(
+    ctx: &'a Context<'_>,
+    limit: i32,
+    max: u32,
+    fetch: impl FnOnce(&'a Loaders, u32) -> Fut,
+) -> async_graphql::Result<Vec<T>>
+where
+    Fut: Future<Output = Result<Fetched<Vec<T>>, UpstreamError>>,
+{
+    let l = loaders(ctx)?;
+    let limit = clamp(limit, max);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let fetched = fetch(l, limit).await.map_err(|e| gql(&e))?;
+    Ok(take(ctx, l, fetched))
+}
+
 /// The GraphQL error of an upstream failure.
 pub fn gql(err: &UpstreamError) -> async_graphql::Error {
     err.to_graphql()

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     errors::ErrorCode,
-    services::support::{by_key, clamp, gql, loaders, take},
+    services::support::{by_key, clamp, gql, loaders, page, take},
 };
 
 /// Longest idempotency key accepted from a client.
@@ -53,18 +53,10 @@ pub async fn by_status(
     status: Option<OrderStatus>,
     limit: i32,
 ) -> Result<Vec<Arc<Order>>> {
-    let l = loaders(ctx)?;
-    let limit = clamp(limit, MAX_PAGE);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let fetched = l
-        .clients()
-        .orders
-        .by_status(l.context(), status, limit)
-        .await
-        .map_err(|e| gql(&e))?;
-    Ok(take(ctx, l, fetched))
+    page(ctx, limit, MAX_PAGE, |l, limit| {
+        l.clients().orders.by_status(l.context(), status, limit)
+    })
+    .await
 }
 
 /// Places an order for the caller: `items` are `(productId, quantity)`.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Result};
 
 use super::model::Product;
-use crate::services::support::{by_key, clamp, gql, loaders, take};
+use crate::services::support::{by_key, clamp, gql, loaders, page, take};
 
 /// Largest page a listing asks for.
 const MAX_PAGE: u32 = 100;
@@ -41,16 +41,10 @@ pub async fn list(
     limit: i32,
     offset: i32,
 ) -> Result<Vec<Arc<Product>>> {
-    let l = loaders(ctx)?;
-    let limit = clamp(limit, MAX_PAGE);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let fetched = l
-        .clients()
-        .products
-        .list(l.context(), category, limit, clamp(offset, u32::MAX))
-        .await
-        .map_err(|e| gql(&e))?;
-    Ok(take(ctx, l, fetched))
+    page(ctx, limit, MAX_PAGE, |l, limit| {
+        l.clients()
+            .products
+            .list(l.context(), category, limit, clamp(offset, u32::MAX))
+    })
+    .await
 }

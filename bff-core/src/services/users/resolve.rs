@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Result};
 
 use super::model::User;
-use crate::services::support::{by_key, clamp, gql, loaders, take};
+use crate::services::support::{by_key, clamp, page};
 
 /// Largest page the admin list asks for.
 const MAX_PAGE: u32 = 100;
@@ -18,16 +18,10 @@ pub async fn by_id(ctx: &Context<'_>, id: &str) -> Result<Option<Arc<User>>> {
 
 /// A page of users (admin list), in the service's order.
 pub async fn list(ctx: &Context<'_>, limit: i32, offset: i32) -> Result<Vec<Arc<User>>> {
-    let l = loaders(ctx)?;
-    let limit = clamp(limit, MAX_PAGE);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let fetched = l
-        .clients()
-        .users
-        .list(l.context(), limit, clamp(offset, u32::MAX))
-        .await
-        .map_err(|e| gql(&e))?;
-    Ok(take(ctx, l, fetched))
+    page(ctx, limit, MAX_PAGE, |l, limit| {
+        l.clients()
+            .users
+            .list(l.context(), limit, clamp(offset, u32::MAX))
+    })
+    .await
 }
