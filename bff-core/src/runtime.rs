@@ -110,8 +110,15 @@ impl Runtime {
     }
 
     /// The configuration in force now. Read it where it is used rather than
-    /// keeping it: hot reload replaces it.
-    pub fn config(&self) -> Arc<Config> {
+    /// keeping it: hot reload replaces it. A guard, not an `Arc`: the edge
+    /// reads it several times per request, and a guard costs no reference
+    /// count (use [`Runtime::config_arc`] to keep it across an await).
+    pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.current.load()
+    }
+
+    /// The configuration in force now, to keep (a reload, a long task).
+    pub fn config_arc(&self) -> Arc<Config> {
         self.current.load_full()
     }
 

@@ -27,7 +27,7 @@ async fn new_limits_apply_to_the_next_request() {
     let runtime = &stack.gateway.runtime;
     assert_eq!(stack.graphql(ClientKind::Web, TWO, None).await.status, 200);
 
-    let mut next = (*runtime.config()).clone();
+    let mut next = runtime.config_arc().as_ref().clone();
     next.cost.limits.web.max_cost = 1;
     let report = runtime.reload(next);
     assert!(report.accepted(), "{report:?}");
@@ -52,7 +52,7 @@ async fn new_budget_tiers_apply_to_the_next_charge() {
     let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
     assert_eq!((cost(&r, "limit"), cost(&r, "remaining")), (10, 8));
 
-    let mut next = (*runtime.config()).clone();
+    let mut next = runtime.config_arc().as_ref().clone();
     next.cost.budget.free = TierBudget::new(100, 5);
     let report = runtime.reload(next);
     assert_eq!(
@@ -83,7 +83,7 @@ async fn cors_origins_change_live() {
     let before = preflight().await;
     assert_eq!(before.header("access-control-allow-origin"), None);
 
-    let mut next = (*runtime.config()).clone();
+    let mut next = runtime.config_arc().as_ref().clone();
     next.server.cors.allow_origins = vec!["https://shop.example".to_string()];
     let report = runtime.reload(next.clone());
     assert_eq!(report.applied, vec!["server.cors.allow_origins"]);
@@ -125,7 +125,7 @@ async fn body_caps_and_the_log_filter_change_live() {
         200
     );
 
-    let mut next = (*runtime.config()).clone();
+    let mut next = runtime.config_arc().as_ref().clone();
     next.server.body_limit_bytes = 1_000;
     next.telemetry.log_filter = Some("info,bff_core=debug".to_string());
     let report = runtime.reload(next);
@@ -148,8 +148,8 @@ async fn body_caps_and_the_log_filter_change_live() {
 async fn keys_that_need_a_restart_are_named_and_keep_their_values() {
     let stack = stack().await;
     let runtime = &stack.gateway.runtime;
-    let before = runtime.config();
-    let mut next = (*before).clone();
+    let before = runtime.config_arc();
+    let mut next = before.as_ref().clone();
     next.clients.web.addr = "127.0.0.1:1".parse().expect("addr");
     next.redis_url = Some("redis://127.0.0.1:6379".to_string());
     next.server.max_connections = 3;
@@ -194,7 +194,7 @@ async fn a_bad_configuration_is_refused_whole_and_the_old_one_stays() {
             }),
         ),
     ] {
-        let mut next = (*runtime.config()).clone();
+        let mut next = runtime.config_arc().as_ref().clone();
         next.cost.limits.web.max_cost = 1;
         change(&mut next);
         let report = runtime.reload(next);
@@ -272,7 +272,7 @@ async fn retries_and_breaker_thresholds_change_live() {
         "retried before the reload: {with_retries} calls"
     );
 
-    let mut next = (*runtime.config()).clone();
+    let mut next = runtime.config_arc().as_ref().clone();
     let products = next.services.get_mut("products").expect("products");
     products.max_retries = Some(0);
     products.breaker_consecutive_failures = Some(1);
@@ -325,7 +325,7 @@ async fn an_instance_list_changes_live() {
         out
     };
 
-    let mut next = (*runtime.config()).clone();
+    let mut next = runtime.config_arc().as_ref().clone();
     next.services.products.url = Some(urls[1].clone());
     let report = runtime.reload(next.clone());
     assert_eq!(report.applied, vec!["services.products.url"], "{report:?}");

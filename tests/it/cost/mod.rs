@@ -5,7 +5,7 @@
 mod budgets;
 mod limits;
 mod pricing;
-mod redis;
+pub(crate) mod redis;
 
 use serde_json::Value;
 

@@ -58,20 +58,7 @@ async fn two_gateways_sharing_redis_enforce_one_budget() {
         .start()
         .await;
     let token = a.token("u1", &["customer"], &[]);
-    let mut remaining = Vec::new();
-    for i in 0..5 {
-        let stack = if i % 2 == 0 { &a } else { &b };
-        let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
-        assert_eq!(r.status, 200, "request {i}: {}", r.body);
-        remaining.push(cost(&r, "remaining"));
-    }
-    assert_eq!(
-        remaining,
-        vec![8, 6, 4, 2, 0],
-        "one bucket across both gateways"
-    );
-    let refused = b.graphql(ClientKind::Web, TWO, Some(&token)).await;
-    assert_eq!(refused.status, 429, "{}", refused.body);
+    spend_one_budget_on_two_gateways(&a, &b, &token).await;
     assert_eq!(
         a.graphql(ClientKind::Web, TWO, Some(&token)).await.status,
         429
@@ -219,4 +206,24 @@ proptest! {
             }
         });
     }
+}
+
+/// Spends one caller's 10-point web budget on gateways `a` and `b` in turn
+/// (2 points a request): the remaining points must fall 8, 6, 4, 2, 0 across
+/// both, and the next request on `b` is refused.
+pub(crate) async fn spend_one_budget_on_two_gateways(a: &TestStack, b: &TestStack, token: &str) {
+    let mut remaining = Vec::new();
+    for i in 0..5 {
+        let stack = if i % 2 == 0 { a } else { b };
+        let r = stack.graphql(ClientKind::Web, TWO, Some(token)).await;
+        assert_eq!(r.status, 200, "request {i}: {}", r.body);
+        remaining.push(cost(&r, "remaining"));
+    }
+    assert_eq!(
+        remaining,
+        vec![8, 6, 4, 2, 0],
+        "one bucket across both gateways"
+    );
+    let refused = b.graphql(ClientKind::Web, TWO, Some(token)).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
 }
