@@ -13,18 +13,7 @@ use crate::harness::TestStack;
 // of the gateway and the demo services runs on it.
 #[tokio::test(flavor = "current_thread")]
 async fn the_dashboard_trace_has_one_child_span_per_upstream_call() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // tracing-core asks only the *current thread's* dispatcher for a new
-    // callsite's interest while a single dispatcher is registered, so a
-    // callsite first hit by another test's thread would be cached as
-    // "never" for ours. A second registered dispatcher makes it ask all.
-    let _second_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
+    let (exporter, provider, _tracing) = spans_of_this_thread();
 
     let stack = TestStack::builder().with_demo().start().await;
     let token = stack.token("u1", &["customer"], &[]);
@@ -169,15 +158,7 @@ async fn every_request_has_one_json_access_log_line_under_its_own_target() {
 /// operation's span, with the operation name it sent.
 #[tokio::test(flavor = "current_thread")]
 async fn a_graphql_upstream_call_is_a_post_graphql_span_with_its_operation_name() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // See the test above: a second dispatcher keeps callsite interest per thread.
-    let _second_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
+    let (exporter, provider, _tracing) = spans_of_this_thread();
 
     let stack = TestStack::builder().with_demo().start().await;
     let token = stack.token("u1", &["customer"], &[]);
@@ -222,4 +203,26 @@ async fn a_graphql_upstream_call_is_a_post_graphql_span_with_its_operation_name(
         Some("LoyaltyAccounts")
     );
     assert_eq!(attr("graphql.operation.type").as_deref(), Some("query"));
+}
+
+/// Spans of this thread's work go to an in-memory exporter until the
+/// returned guards drop. tracing-core asks only the *current thread's*
+/// dispatcher for a new callsite's interest while a single dispatcher is
+/// registered, so a callsite first hit by another test's thread would be
+/// cached as "never" for ours: a second registered dispatcher makes it ask
+/// all.
+fn spans_of_this_thread() -> (
+    InMemorySpanExporter,
+    SdkTracerProvider,
+    (tracing::subscriber::DefaultGuard, tracing::Dispatch),
+) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let guard = tracing::subscriber::set_default(subscriber);
+    let second_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
+    (exporter, provider, (guard, second_dispatcher))
 }
