@@ -17,15 +17,19 @@
 //! - [`schema`]: [`SchemaIndex`], every field of a client's object and
 //!   interface types (type, list, nullability, argument defaults,
 //!   directives), its root types and introspection sizes, read from its SDL.
+//! - [`order`]: [`SelectionOrder`], the order a response lists its keys
+//!   in (the selection's, as the spec says).
 //! - [`prepared`]: [`Prepared`], a parsed document with what the layers
 //!   measured and decided of it, cached per document text.
 
 pub mod operation;
+pub mod order;
 pub mod prepared;
 pub mod schema;
 
 pub use self::{
     operation::{fields_of, inline_type, selected_operation},
+    order::SelectionOrder,
     prepared::Prepared,
     schema::{FieldId, IntrospectionSizes, SchemaError, SchemaField, SchemaIndex},
 };

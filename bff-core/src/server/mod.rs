@@ -18,8 +18,8 @@
 //!   authenticate → prepare → admit → execute → settle → respond.
 //! - `refusal`: [`Refusal`], one variant per way a request is refused
 //!   before execution, each with its code, status, headers and body.
-//! - `nulls`, `order`: the executor's answer made what the spec says:
-//!   errored fields as `null`, keys in selection order.
+//! - `nulls`: errored fields answer `null`, as the spec says (the keys'
+//!   selection order is the prepared operation's: `graphql/order.rs`).
 //! - `response`: the wire form of an answer (`extensions.cost`, rate-limit
 //!   headers, `Cache-Control`), serialized once.
 //! - `trace`: `X-Request-Id` and the W3C trace context.
@@ -41,7 +41,6 @@ mod graphql_http;
 mod health;
 mod layers;
 pub mod nulls;
-mod order;
 pub mod persisted;
 mod pipeline;
 mod refusal;

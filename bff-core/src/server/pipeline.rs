@@ -19,7 +19,8 @@
 //! 4. [`execute`](Exchange::execute): each operation runs on the fastest
 //!    path the edge vouched for (`FastPaths` in `mod.rs`), with per-request
 //!    loaders; fields that errored become `null`, and every object's keys
-//!    follow the selection order (`order.rs`).
+//!    follow the selection order (`graphql/order.rs`, worked out once per
+//!    prepared operation).
 //! 5. [`settle`](Exchange::settle): the actual cost is read off each
 //!    response, validation failures get their code, a request that passed
 //!    validation is remembered, unused cost is refunded, and the outcome
@@ -52,7 +53,6 @@ use super::{
     decode::WireRequest,
     graphql_http::Media,
     nulls::{self, RootFields},
-    order,
     refusal::{reject, Refusal},
     response::{
         cost_json, get_cache_control, json_response, rate_limit_headers, serialize, WireExtensions,
@@ -442,14 +442,8 @@ impl Exchange<'_> {
             nulls::restore_root(&mut response, &op.roots);
             nulls::fill_errored_fields(&mut response);
             let prepared = &op.checked.assessment.prepared;
-            if let Some((_, def)) =
-                selected_operation(prepared.document(), op.checked.name.as_deref())
-            {
-                order::follow_selection(
-                    &mut response.data,
-                    prepared.document(),
-                    &def.selection_set.node,
-                );
+            if let Some(order) = prepared.selection_order(op.checked.name.as_deref()) {
+                order.apply(&mut response.data);
             }
             ran.push(Ran {
                 checked: op.checked,

@@ -6,15 +6,20 @@
 //! `FuturesUnordered` and inserts each into the object as it completes, so
 //! a field waiting on an upstream lands after its quicker siblings (and the
 //! order varies between runs); a field that errored is left out and put
-//! back as `null` at the end (`nulls.rs`). This pass puts every object's
-//! keys back in the order of `CollectFields`: the fields of the selection
-//! set in document order, fragments expanded where they are spread, and
-//! fields sharing a response key merged at the first one's place (their
-//! sub-selections concatenated, as the engine merges their values).
+//! back as `null` at the end (the edge's `nulls.rs`). [`SelectionOrder`]
+//! puts every object's keys back in the order of `CollectFields`: the
+//! fields of the selection set in document order, fragments expanded where
+//! they are spread, and fields sharing a response key merged at the first
+//! one's place (their sub-selections concatenated, as the engine merges
+//! their values).
 //!
-//! The walk swaps keys in place (no allocation per object), compares a key
-//! with the one already in its place before hashing anything, and works
-//! out the grouped fields once per selection, not once per list item.
+//! The order is worked out once per prepared operation
+//! ([`crate::graphql::Prepared::selection_order`]) and kept with it: each
+//! response then costs a walk that compares every key with the one already
+//! in its place (most are, so no hashing) and swaps in place the few that
+//! are not (no allocation). Working it out expands fragments at every
+//! spread, as the guard's `selections` measure counts them, so a document
+//! that passed the guard bounds it.
 //!
 //! Fragments are expanded whatever their type condition: on a concrete
 //! object type every fragment validation lets through applies, and the
@@ -27,59 +32,75 @@ use async_graphql::{
     Name, Value,
 };
 
-/// Puts the keys of every object in `data` in the order `selection` (of
-/// `doc`) selected them.
-pub fn follow_selection(data: &mut Value, doc: &ExecutableDocument, selection: &SelectionSet) {
-    order_value(data, doc, &[selection]);
+/// The response keys of one selection, in the order they are answered,
+/// each with the order of its own sub-selection.
+#[derive(Debug, Default)]
+pub struct SelectionOrder {
+    keys: Box<[OrderedKey]>,
+}
+
+#[derive(Debug)]
+struct OrderedKey {
+    key: Name,
+    /// The order inside the key's value (`None` for a leaf).
+    sub: Option<SelectionOrder>,
+}
+
+impl SelectionOrder {
+    /// The order `selection` (of `doc`) answers in.
+    pub fn of(doc: &ExecutableDocument, selection: &SelectionSet) -> Self {
+        Self::of_sets(doc, &[selection])
+    }
+
+    fn of_sets(doc: &ExecutableDocument, sets: &[&SelectionSet]) -> Self {
+        let keys = collect(doc, sets)
+            .into_iter()
+            .map(|group| OrderedKey {
+                sub: (!group.subsets.is_empty()).then(|| Self::of_sets(doc, &group.subsets)),
+                key: group.key.clone(),
+            })
+            .collect();
+        SelectionOrder { keys }
+    }
+
+    /// Puts the keys of every object in `value` (an object, or a list of
+    /// them at any depth) in this order. Keys it does not know stay last.
+    pub fn apply(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                let mut pos = 0;
+                for ordered in &*self.keys {
+                    // Most objects are in order already (serial types,
+                    // fields that finished in turn): a string comparison,
+                    // no hashing.
+                    let in_place = map.get_index(pos).is_some_and(|(k, _)| *k == ordered.key);
+                    if !in_place {
+                        let Some(at) = map.get_index_of(&ordered.key) else {
+                            continue;
+                        };
+                        map.swap_indices(pos, at);
+                    }
+                    if let (Some(sub), Some((_, child))) = (&ordered.sub, map.get_index_mut(pos)) {
+                        sub.apply(child);
+                    }
+                    pos += 1;
+                }
+            }
+            Value::List(items) => {
+                for item in items {
+                    self.apply(item);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// One response key of a selection and the sub-selections of every field
 /// selected under it.
 struct Group<'a> {
-    key: &'a str,
+    key: &'a Name,
     subsets: Vec<&'a SelectionSet>,
-}
-
-fn order_value(value: &mut Value, doc: &ExecutableDocument, sets: &[&SelectionSet]) {
-    if !matches!(value, Value::Object(_) | Value::List(_)) {
-        return;
-    }
-    let groups = collect(doc, sets);
-    apply(value, doc, &groups);
-}
-
-/// Orders `value` (an object, or a list of them at any depth) by `groups`.
-fn apply(value: &mut Value, doc: &ExecutableDocument, groups: &[Group<'_>]) {
-    match value {
-        Value::Object(map) => {
-            let mut pos = 0;
-            for group in groups {
-                // Most objects are in order already (serial types, fields
-                // that finished in turn): a string comparison, no hashing.
-                let in_place = map
-                    .get_index(pos)
-                    .is_some_and(|(k, _)| k.as_str() == group.key);
-                if !in_place {
-                    let Some(at) = map.get_index_of(group.key) else {
-                        continue;
-                    };
-                    map.swap_indices(pos, at);
-                }
-                if !group.subsets.is_empty() {
-                    if let Some((_, child)) = map.get_index_mut(pos) {
-                        order_value(child, doc, &group.subsets);
-                    }
-                }
-                pos += 1;
-            }
-        }
-        Value::List(items) => {
-            for item in items {
-                apply(item, doc, groups);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// The response keys `sets` select, in `CollectFields` order.
@@ -101,7 +122,7 @@ fn collect_into<'a>(
     for item in &set.items {
         match &item.node {
             Selection::Field(field) => {
-                let key = field.node.response_key().node.as_str();
+                let key = &field.node.response_key().node;
                 let sub = &field.node.selection_set.node;
                 let at = match groups.iter().position(|g| g.key == key) {
                     Some(at) => at,
@@ -149,7 +170,7 @@ mod tests {
         let doc = parse_query(query).unwrap();
         let (_, op) = selected_operation(&doc, None).unwrap();
         let mut value = Value::from_json(data).unwrap();
-        follow_selection(&mut value, &doc, &op.selection_set.node);
+        SelectionOrder::of(&doc, &op.selection_set.node).apply(&mut value);
         // serde_json keeps insertion order here (`preserve_order`).
         serde_json::to_string(&value.into_json().unwrap()).unwrap()
     }
