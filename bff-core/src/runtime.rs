@@ -32,7 +32,7 @@ pub struct Runtime {
     /// Called after each accepted reload (`reload.rs`).
     hooks: Mutex<Vec<ReloadHook>>,
     /// The CORS layer in force (`server/layers.rs`); `None`: no CORS.
-    pub(crate) cors: ArcSwapOption<tower_http::cors::CorsLayer>,
+    pub(crate) cors: ArcSwapOption<crate::server::EdgeCors>,
     /// Token verification (keys, JWKS cache, verified-token cache).
     pub auth: Authenticator,
     /// Service registry: upstreams with their breakers, caches and stats.

@@ -477,4 +477,34 @@ async fn cors_allows_named_origins_any_port_patterns_and_the_tracing_and_csrf_he
         a.header("access-control-allow-origin").as_deref(),
         Some("http://localhost:3000")
     );
+    assert!(a.header("access-control-expose-headers").is_some(), "{a:?}");
+    // Without `Origin` it is not a CORS request: no CORS headers, and the
+    // same `Vary` as a CORS answer, so a shared cache keeps the two apart.
+    let plain = stack
+        .raw(Web, |c, base| {
+            c.post(format!("{base}/graphql"))
+                .header("content-type", "application/json")
+                .body(r#"{"query":"{ __typename }"}"#)
+        })
+        .await;
+    assert_eq!(plain.status, 200);
+    assert!(
+        plain
+            .headers
+            .keys()
+            .all(|name| !name.as_str().starts_with("access-control-")),
+        "{plain:?}"
+    );
+    let vary = |answer: &crate::harness::Answer| -> Vec<String> {
+        answer
+            .headers
+            .get_all("vary")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_ascii_lowercase())
+            .collect()
+    };
+    assert_eq!(vary(&plain), vary(&a));
+    assert!(vary(&plain).contains(&"origin".to_string()), "{plain:?}");
 }

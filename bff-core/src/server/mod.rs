@@ -57,7 +57,7 @@ use async_graphql::{
 };
 use axum::{routing::get, Router};
 
-pub(crate) use self::layers::cors_layer;
+pub(crate) use self::layers::{cors_layer, EdgeCors};
 pub use self::{
     graphql_http::Media,
     health::ops_router,
