@@ -38,6 +38,21 @@ async fn start_demo_with(
     extra: &[&str],
     env: &[(&str, String)],
 ) -> (Vec<String>, (u16, u16, u16), Running) {
+    // A port picked free can be taken by another process before the demo
+    // binds it; the demo then exits before its banner ends: pick again.
+    for _ in 0..3 {
+        let started = try_start_demo(extra, env).await;
+        if started.0.last().is_some_and(|l| l.starts_with("Ctrl-C")) {
+            return started;
+        }
+    }
+    panic!("the demo did not start in three attempts");
+}
+
+async fn try_start_demo(
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> (Vec<String>, (u16, u16, u16), Running) {
     let (web, mobile, admin) = (free_port(), free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_bff"))
         .args(["--demo-base-port", "0"])
