@@ -71,11 +71,12 @@ impl SelectionOrder {
                 let mut pos = 0;
                 for ordered in &*self.keys {
                     // Most objects are in order already (serial types,
-                    // fields that finished in turn): a string comparison,
-                    // no hashing.
-                    let in_place = map.get_index(pos).is_some_and(|(k, _)| *k == ordered.key);
+                    // fields that finished in turn): one pointer comparison.
+                    let in_place = map
+                        .get_index(pos)
+                        .is_some_and(|(k, _)| same_name(k, &ordered.key));
                     if !in_place {
-                        let Some(at) = map.get_index_of(&ordered.key) else {
+                        let Some(at) = find(map, pos, &ordered.key) else {
                             continue;
                         };
                         map.swap_indices(pos, at);
@@ -94,6 +95,33 @@ impl SelectionOrder {
             _ => {}
         }
     }
+}
+
+/// Objects up to this many keys are searched by pointer, not by hash.
+const LINEAR_SEARCH_KEYS: usize = 16;
+
+/// The same name, by pointer: the engine runs a clone of the prepared
+/// document, so its response keys share their text with the order's.
+fn same_name(a: &Name, b: &Name) -> bool {
+    std::ptr::eq(a.as_str(), b.as_str())
+}
+
+/// Where `key` sits in `map`, at `from` or after (the keys before are in
+/// place): by pointer in a small object, else (or for a key whose text is
+/// not shared) by hash.
+fn find(
+    map: &async_graphql::indexmap::IndexMap<Name, Value>,
+    from: usize,
+    key: &Name,
+) -> Option<usize> {
+    if map.len() <= LINEAR_SEARCH_KEYS {
+        let by_pointer =
+            (from..map.len()).find(|&i| map.get_index(i).is_some_and(|(k, _)| same_name(k, key)));
+        if by_pointer.is_some() {
+            return by_pointer;
+        }
+    }
+    map.get_index_of(key).filter(|&at| at >= from)
 }
 
 /// One response key of a selection and the sub-selections of every field
@@ -222,6 +250,40 @@ mod tests {
             serde_json::json!({"extra": 1, "c": 3, "b": 2}),
         );
         assert_eq!(out, r#"{"b":2,"c":3,"extra":1}"#);
+    }
+
+    #[test]
+    fn keys_sharing_the_documents_names_are_found_by_pointer_in_small_and_large_objects() {
+        for n in [3, LINEAR_SEARCH_KEYS + 4] {
+            let fields: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
+            let query = format!("{{ {} }}", fields.join(" "));
+            let doc = parse_query(&query).unwrap();
+            let (_, op) = selected_operation(&doc, None).unwrap();
+            // The engine's keys: the document's own names, here reversed.
+            let names: Vec<Name> = op
+                .selection_set
+                .node
+                .items
+                .iter()
+                .map(|item| match &item.node {
+                    Selection::Field(f) => f.node.response_key().node.clone(),
+                    _ => unreachable!(),
+                })
+                .collect();
+            let mut value = Value::Object(
+                names
+                    .iter()
+                    .rev()
+                    .map(|name| (name.clone(), Value::Null))
+                    .collect(),
+            );
+            SelectionOrder::of(&doc, &op.selection_set.node).apply(&mut value);
+            let Value::Object(map) = value else {
+                unreachable!()
+            };
+            let keys: Vec<&str> = map.keys().map(Name::as_str).collect();
+            assert_eq!(keys, fields, "{n} keys");
+        }
     }
 
     #[test]
