@@ -231,6 +231,43 @@ async fn a_denied_field_costs_no_call() {
     );
 }
 
+/// `history(first:)` over its maximum is the caller's error naming the
+/// maximum, as on every list; the maximum itself is a page like any other.
+#[tokio::test]
+async fn a_history_page_over_its_maximum_is_bad_user_input_naming_it() {
+    let stack = stack_with(Fault::Healthy).await;
+    let token = stack.token("u1", &["customer"], &[]);
+    let query = "query Q($n: Int!) { me { name loyalty { points history(first: $n) { delta } } } }";
+    let a = stack
+        .post(
+            ClientKind::Web,
+            json!({"query": query, "variables": {"n": 51}}),
+            Some(&token),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.codes(), ["BAD_USER_INPUT"], "{}", a.body);
+    let error = &a.body["errors"][0];
+    assert_eq!(error["extensions"]["maximum"], 50, "{error}");
+    assert_eq!(
+        error["path"],
+        json!(["me", "loyalty", "history"]),
+        "{error}"
+    );
+    assert!(a.body["data"]["me"]["name"].is_string(), "{}", a.body);
+    let a = stack
+        .post(
+            ClientKind::Web,
+            json!({"query": query, "variables": {"n": 50}}),
+            Some(&token),
+            &[],
+        )
+        .await;
+    assert!(a.body["errors"].is_null(), "{}", a.body);
+    assert!(a.body["data"]["me"]["loyalty"]["history"].is_array());
+}
+
 /// Only what the client selected is forwarded: aliases, arguments (as
 /// variables), fragments, `@skip`/`@include` resolved; two different
 /// selections at one level are two calls.

@@ -6,7 +6,8 @@
 //! client's response keys (aliases included), and already checked to hold
 //! every key asked for; each field reads its own response key. Arguments
 //! (`history(first:)`) were forwarded with the selection, so the answer is
-//! already sliced.
+//! already sliced; a `first` over [`MAX_HISTORY`] is still the caller's
+//! error (`BAD_USER_INPUT` naming the maximum), as on every list.
 
 use std::sync::Arc;
 
@@ -14,7 +15,10 @@ use async_graphql::{Context, Enum, Object, Result, ID};
 use serde_json::Value;
 
 use super::NAME;
-use crate::{cost::directives::list_size, services::upstream::UpstreamError};
+use crate::{cost::directives::list_size, errors::page_size, services::upstream::UpstreamError};
+
+/// Largest `history(first:)`: what the loyalty service answers at most.
+pub const MAX_HISTORY: u32 = 50;
 
 /// Membership level, by points.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -74,7 +78,7 @@ impl LoyaltyAccount {
         }
     }
 
-    /// Newest first.
+    /// Newest first, at most 50.
     #[graphql(directive = list_size::apply(Some(5), Some(vec!["first".to_string()])))]
     async fn history(
         &self,
@@ -82,7 +86,7 @@ impl LoyaltyAccount {
         #[graphql(default = 5)] first: i32,
     ) -> Result<Vec<PointsEvent>> {
         // Forwarded with the selection: the service sliced the list.
-        let _ = first;
+        page_size(first, MAX_HISTORY)?;
         let list = own(ctx, &self.0)?.as_array().ok_or_else(invalid)?;
         Ok(list.iter().cloned().map(PointsEvent).collect())
     }
