@@ -35,6 +35,7 @@ pub struct ServiceConfig {
     /// give a TOML array. Credentials in it are used for nothing and never
     /// printed.
     #[serde(deserialize_with = "url_list", default)]
+    #[schemars(with = "Option<Urls>")]
     pub url: Option<String>,
     /// How calls are spread over the instances of `url`:
     /// `least_outstanding` (default), `round_robin` or `weighted_round_robin`.
@@ -173,14 +174,17 @@ impl BalancePolicy {
     }
 }
 
+/// A service's URL: one string (comma-separated instances) or an array of
+/// strings.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+enum Urls {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// `url` as a string (comma-separated instances) or an array of strings.
 fn url_list<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Urls {
-        One(String),
-        Many(Vec<String>),
-    }
     Ok(match Option::<Urls>::deserialize(de)? {
         None => None,
         Some(Urls::One(s)) => Some(s),
