@@ -183,11 +183,11 @@ async fn run_demo(
             return ExitCode::FAILURE;
         }
     };
-    // SIGHUP: re-read the file and the environment; what the runner filled
-    // in at start (demo service URLs, a generated JWT secret) is carried
-    // over when the new configuration leaves it unset.
+    // SIGHUP or a changed file: re-read the file and the environment; what
+    // the runner filled in at start (demo service URLs, a generated JWT
+    // secret) is carried over when the new configuration leaves it unset.
     let started = config.clone();
-    hangups.reload_on_sighup(&gateway.runtime, move || {
+    hangups.reload_on_change(&gateway.runtime, config_file.clone(), move || {
         let mut fresh = Config::load(config_file.as_deref())?;
         demo::carry_over(&mut fresh, &started);
         Ok(fresh)

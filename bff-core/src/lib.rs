@@ -39,6 +39,7 @@ pub mod config;
 pub mod context;
 pub mod cost;
 pub mod errors;
+mod file_stamp;
 pub mod graphql;
 pub mod money;
 pub mod redis_link;

@@ -5,8 +5,9 @@
 //! ([`Runtime::config`]): a request reads it once per use, so a request in
 //! flight finishes under the configuration it started with and the next one
 //! sees the new one. [`Runtime::reload`] takes a freshly loaded
-//! configuration (on SIGHUP the runners re-read the file and the
-//! environment: [`crate::standalone::reload_on_sighup`]) and:
+//! configuration (on SIGHUP, and when the configuration file changes, the
+//! runners re-read the file and the environment:
+//! [`crate::standalone::ReloadSignal::reload_on_change`]) and:
 //!
 //! 1. refuses it whole when it is invalid ([`Config::check`]): the old one
 //!    stays, one error line says why;
@@ -52,6 +53,7 @@ pub const LIVE_KEYS: &[&str] = &[
     "server.csrf_prevention",
     "server.csrf_required_headers",
     "server.graphiql",
+    "server.config_watch_interval",
     "telemetry.log_filter",
 ];
 
@@ -177,6 +179,7 @@ fn merge_live(old: &Config, new: &Config) -> Config {
     server.csrf_prevention = fresh.csrf_prevention;
     server.csrf_required_headers = fresh.csrf_required_headers.clone();
     server.graphiql = fresh.graphiql;
+    server.config_watch_interval = fresh.config_watch_interval;
     next.telemetry.log_filter = new.telemetry.log_filter.clone();
     for spec in crate::services::registry::ALL {
         let (Some(to), Some(from)) = (

@@ -11,6 +11,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use crate::{
     config::Config,
     context::ClientKind,
+    file_stamp::FileStamp,
     runtime::Runtime,
     server::{self, ClientApp, ClientSchema},
 };
@@ -80,7 +81,9 @@ pub fn main(kind: ClientKind, schema: fn() -> ClientSchema) -> ExitCode {
                 return ExitCode::from(CONFIG_ERROR_EXIT);
             }
         };
-        hangups.reload_on_sighup(&runtime, move || Config::load(config_path.as_deref()));
+        hangups.reload_on_change(&runtime, config_path.clone(), move || {
+            Config::load(config_path.as_deref())
+        });
         let ops = match server::serve_ops(runtime.clone(), shutdown_signal()).await {
             Ok(ops) => ops,
             Err((ops_addr, err)) => {
@@ -161,43 +164,95 @@ impl ReloadSignal {
         ReloadSignal {}
     }
 
-    /// On each SIGHUP, builds a new configuration with `load` (the file and
-    /// the environment again) and applies it to `runtime` (`crate::reload`),
-    /// logging the report. A configuration that does not load is refused
-    /// like an invalid one. Stops once the runtime is gone.
-    pub fn reload_on_sighup(
+    /// On each SIGHUP, and each time the configuration file `file` changes
+    /// (checked every `server.config_watch_interval`; see
+    /// [`crate::config::ServerConfig::config_watch_interval`]), builds a new
+    /// configuration with `load` (the file and the environment again) and
+    /// applies it to `runtime` (`crate::reload`), logging the report. A
+    /// configuration that does not load is refused like an invalid one, and
+    /// the file is not read again until it changes again. Stops once the
+    /// runtime is gone.
+    pub fn reload_on_change(
         self,
         runtime: &Arc<Runtime>,
+        file: Option<PathBuf>,
         load: impl Fn() -> Result<crate::config::Config, crate::config::ConfigError> + Send + 'static,
     ) {
         #[cfg(unix)]
-        {
-            let Some(mut hangups) = self.hangups else {
-                return;
-            };
-            let runtime = Arc::downgrade(runtime);
-            tokio::spawn(async move {
-                while hangups.recv().await.is_some() {
-                    let Some(runtime) = runtime.upgrade() else {
-                        return;
+        let mut hangups = self.hangups;
+        let weak = Arc::downgrade(runtime);
+        tokio::spawn(async move {
+            let mut seen = file.as_deref().and_then(FileStamp::of);
+            loop {
+                let Some(every) = weak
+                    .upgrade()
+                    .map(|rt| rt.config().server.config_watch_interval)
+                else {
+                    return;
+                };
+                let wake = {
+                    #[cfg(unix)]
+                    let hangup = async {
+                        match hangups.as_mut() {
+                            Some(signal) => signal.recv().await,
+                            None => std::future::pending().await,
+                        }
                     };
-                    tracing::info!("SIGHUP: reloading the configuration");
-                    let report = match load() {
-                        Ok(config) => runtime.reload(config),
-                        Err(err) => crate::reload::ReloadReport {
-                            refused: Some(err.to_string()),
-                            ..Default::default()
-                        },
+                    #[cfg(not(unix))]
+                    let hangup = std::future::pending::<Option<()>>();
+                    let watch = async {
+                        match &file {
+                            Some(path) if !every.is_zero() => {
+                                tokio::time::sleep(every).await;
+                                FileStamp::of(path)
+                            }
+                            _ => std::future::pending().await,
+                        }
                     };
-                    report.log();
-                }
-            });
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = (runtime, load);
-        }
+                    tokio::select! {
+                        signal = hangup => Wake::Hangup(signal.is_some()),
+                        stamp = watch => Wake::Stamp(stamp),
+                    }
+                };
+                let cause = match wake {
+                    Wake::Hangup(true) => "SIGHUP",
+                    Wake::Hangup(false) => {
+                        // The signal stream ended: watch the file only.
+                        #[cfg(unix)]
+                        {
+                            hangups = None;
+                        }
+                        continue;
+                    }
+                    Wake::Stamp(stamp) if stamp != seen => {
+                        seen = stamp;
+                        "the configuration file changed"
+                    }
+                    Wake::Stamp(_) => continue,
+                };
+                let Some(runtime) = weak.upgrade() else {
+                    return;
+                };
+                tracing::info!(cause, "reloading the configuration");
+                let report = match load() {
+                    Ok(config) => runtime.reload(config),
+                    Err(err) => crate::reload::ReloadReport {
+                        refused: Some(err.to_string()),
+                        ..Default::default()
+                    },
+                };
+                report.log();
+            }
+        });
     }
+}
+
+/// What woke the reload task.
+enum Wake {
+    /// A SIGHUP (`false`: the signal stream ended).
+    Hangup(bool),
+    /// The configuration file's stamp now (`None`: it cannot be read).
+    Stamp(Option<FileStamp>),
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -244,6 +244,56 @@ async fn sighup_rereads_the_config_file() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// Waits until `TWO` answers `status` on `bff` (a reload is applied by a
+/// task of the process; asked every 50 ms, 200 times at most).
+async fn until_two_answers(bff: &BffProcess, status: u16) -> bool {
+    for _ in 0..200 {
+        if bff.web_query(TWO).await.0 == status {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The file rewritten under a running `bff`, no signal: the change is
+/// seen (`server.config_watch_interval`), a broken version is refused and
+/// the last good limit stays, and the next good version applies again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_file_is_reloaded_without_a_signal() {
+    let path = std::env::temp_dir().join(format!("bff-watch-{}.toml", uuid::Uuid::new_v4()));
+    let config = |max_cost: &str| {
+        format!("[server]\nconfig_watch_interval = \"50ms\"\n[cost.limits.web]\nmax_cost = {max_cost}\n")
+    };
+    std::fs::write(&path, config("1000")).expect("write");
+    let bff = BffProcess::start(&["--config", path.to_str().expect("path")], &[]).await;
+    assert_eq!(bff.web_query(TWO).await.0, 200);
+
+    std::fs::write(&path, config("1")).expect("write");
+    assert!(
+        until_two_answers(&bff, 400).await,
+        "the new limit is in force without a signal"
+    );
+    let (_, body) = bff.web_query(TWO).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
+
+    // Broken: refused; the process serves on under the last good limit.
+    std::fs::write(&path, config("\"lots\"")).expect("write");
+    for _ in 0..10 {
+        assert_eq!(bff.web_query(TWO).await.0, 400, "the last good limit stays");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = bff.web_query("{ __typename }").await;
+    assert_eq!(status, 200, "{body}");
+    // Good again: applied at its change.
+    std::fs::write(&path, config("100000")).expect("write");
+    assert!(
+        until_two_answers(&bff, 200).await,
+        "the next good version applies"
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
 #[tokio::test]
 async fn retries_and_breaker_thresholds_change_live() {
     let stack = TestStack::builder()

@@ -117,6 +117,13 @@ pub struct ServerConfig {
     pub graphiql: bool,
     /// Trust `X-Forwarded-For` only from these proxy addresses.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How often the configuration file (`--config`, `BFF_CONFIG`) is
+    /// checked for a change (its time, length and inode), which reloads it
+    /// as SIGHUP does: a Kubernetes ConfigMap volume is updated without a
+    /// signal. `0s` turns the check off (SIGHUP still reloads).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub config_watch_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -172,6 +179,9 @@ impl Default for ServerConfig {
             compression: true,
             graphiql: true,
             trusted_proxies: Vec::new(),
+            // A `stat` every few seconds: nothing next to the traffic, and
+            // a changed file is live before a rollout would be.
+            config_watch_interval: Duration::from_secs(5),
         }
     }
 }

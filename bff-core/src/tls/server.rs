@@ -3,7 +3,6 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex, RwLock},
-    time::SystemTime,
 };
 
 use rustls::{
@@ -13,6 +12,7 @@ use rustls::{
 };
 
 use super::{certified_key, provider, TlsError, ALPN};
+use crate::file_stamp::FileStamp;
 
 const CERT: &str = "tls.cert_file (BFF_TLS_CERT_FILE)";
 const KEY: &str = "tls.key_file (BFF_TLS_KEY_FILE)";
@@ -80,30 +80,6 @@ impl ServerTls {
     /// The certificate chain new connections are given now (DER).
     pub fn current_chain(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
         self.resolver.current().cert.clone()
-    }
-}
-
-/// What identifies one version of a file without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Option<FileStamp> {
-        // Follows symlinks: a Kubernetes secret volume swaps a symlink.
-        let meta = std::fs::metadata(path).ok()?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Some(FileStamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
-            inode,
-        })
     }
 }
 
