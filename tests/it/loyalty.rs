@@ -238,14 +238,12 @@ async fn a_history_page_over_its_maximum_is_bad_user_input_naming_it() {
     let stack = stack_with(Fault::Healthy).await;
     let token = stack.token("u1", &["customer"], &[]);
     let query = "query Q($n: Int!) { me { name loyalty { points history(first: $n) { delta } } } }";
-    let a = stack
-        .post(
-            ClientKind::Web,
-            json!({"query": query, "variables": {"n": 51}}),
-            Some(&token),
-            &[],
-        )
-        .await;
+    let page = |n: i64| {
+        let body = json!({"query": query, "variables": {"n": n}});
+        let (stack, token) = (&stack, &token);
+        async move { stack.post(ClientKind::Web, body, Some(token), &[]).await }
+    };
+    let a = page(51).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.codes(), ["BAD_USER_INPUT"], "{}", a.body);
     let error = &a.body["errors"][0];
@@ -256,14 +254,7 @@ async fn a_history_page_over_its_maximum_is_bad_user_input_naming_it() {
         "{error}"
     );
     assert!(a.body["data"]["me"]["name"].is_string(), "{}", a.body);
-    let a = stack
-        .post(
-            ClientKind::Web,
-            json!({"query": query, "variables": {"n": 50}}),
-            Some(&token),
-            &[],
-        )
-        .await;
+    let a = page(50).await;
     assert!(a.body["errors"].is_null(), "{}", a.body);
     assert!(a.body["data"]["me"]["loyalty"]["history"].is_array());
 }
