@@ -253,6 +253,9 @@ async fn a_history_page_over_its_maximum_is_bad_user_input_naming_it() {
         json!(["me", "loyalty", "history"]),
         "{error}"
     );
+    // `history` is non-null: its null goes to the account (spec §6.4.4);
+    // the rest of `me` stands.
+    assert!(a.body["data"]["me"]["loyalty"].is_null(), "{}", a.body);
     assert!(a.body["data"]["me"]["name"].is_string(), "{}", a.body);
     let a = page(50).await;
     assert!(a.body["errors"].is_null(), "{}", a.body);

@@ -13,6 +13,10 @@
 //! one's place (their sub-selections concatenated, as the engine merges
 //! their values).
 //!
+//! The same tree tells which field a response key holds
+//! ([`SelectionOrder::field`]), for walking an error's path against the
+//! schema (the edge's `nulls.rs`).
+//!
 //! The order is worked out once per prepared operation
 //! ([`crate::graphql::Prepared::selection_order`]) and kept with it: each
 //! response then costs a walk that compares every key with the one already
@@ -42,6 +46,9 @@ pub struct SelectionOrder {
 #[derive(Debug)]
 struct OrderedKey {
     key: Name,
+    /// The field selected under the key (validation makes every field
+    /// sharing a key the same field).
+    field: Name,
     /// The order inside the key's value (`None` for a leaf).
     sub: Option<SelectionOrder>,
 }
@@ -58,9 +65,19 @@ impl SelectionOrder {
             .map(|group| OrderedKey {
                 sub: (!group.subsets.is_empty()).then(|| Self::of_sets(doc, &group.subsets)),
                 key: group.key.clone(),
+                field: group.field.clone(),
             })
             .collect();
         SelectionOrder { keys }
+    }
+
+    /// The field selected under the response key `key`, and the order of
+    /// its sub-selection (`None` for a leaf).
+    pub fn field(&self, key: &str) -> Option<(&Name, Option<&SelectionOrder>)> {
+        self.keys
+            .iter()
+            .find(|k| k.key.as_str() == key)
+            .map(|k| (&k.field, k.sub.as_ref()))
     }
 
     /// Puts the keys of every object in `value` (an object, or a list of
@@ -128,6 +145,7 @@ fn find(
 /// selected under it.
 struct Group<'a> {
     key: &'a Name,
+    field: &'a Name,
     subsets: Vec<&'a SelectionSet>,
 }
 
@@ -157,6 +175,7 @@ fn collect_into<'a>(
                     None => {
                         groups.push(Group {
                             key,
+                            field: &field.node.name.node,
                             subsets: Vec::new(),
                         });
                         groups.len() - 1

@@ -47,6 +47,10 @@ pub struct SchemaField {
     pub is_list: bool,
     /// Its type may be `null` (the outermost wrapper is not `!`).
     pub nullable: bool,
+    /// Whether the items of each list level may be `null`, outermost list
+    /// first (`[[Int]!]` → `[false, true]`; empty for a field that is not a
+    /// list).
+    pub items_nullable: Vec<bool>,
     /// Integer defaults of the field's arguments, by argument name.
     pub int_defaults: HashMap<String, i64>,
     /// The directives applied to the definition, as the SDL prints them.
@@ -192,6 +196,7 @@ impl SchemaIndex {
                             ty: named_type(&field.ty.node.base),
                             is_list: matches!(field.ty.node.base, BaseType::List(_)),
                             nullable: field.ty.node.nullable,
+                            items_nullable: items_nullable(&field.ty.node.base),
                             int_defaults,
                             directives: field.directives,
                         });
@@ -348,6 +353,17 @@ impl IntrospectionSizes {
     }
 }
 
+fn items_nullable(base: &BaseType) -> Vec<bool> {
+    match base {
+        BaseType::Named(_) => Vec::new(),
+        BaseType::List(inner) => {
+            let mut levels = vec![inner.nullable];
+            levels.extend(items_nullable(&inner.base));
+            levels
+        }
+    }
+}
+
 fn named_type(base: &BaseType) -> String {
     match base {
         BaseType::Named(name) => name.to_string(),
@@ -381,6 +397,7 @@ mod tests {
         assert_eq!(products.directives.len(), 1);
         let reviews = index.field("Product", "reviews").unwrap();
         assert!(reviews.is_list && !reviews.nullable);
+        assert_eq!(reviews.items_nullable, [false]);
         assert!(!index.field("Root", "version").unwrap().nullable);
         assert!(index.field("Root", "__typename").is_none());
         assert_eq!(index.root(OperationType::Query), "Root");

@@ -440,9 +440,16 @@ impl Exchange<'_> {
                 .executor(op.checked.assessment.validated_before, op.authorized);
             let mut response = Ticking::new(execute(request), tick).await;
             nulls::restore_root(&mut response, &op.roots);
-            nulls::fill_errored_fields(&mut response);
             let prepared = &op.checked.assessment.prepared;
-            if let Some(order) = prepared.selection_order(op.checked.name.as_deref()) {
+            let order = prepared.selection_order(op.checked.name.as_deref());
+            let schema = app.schema.index.as_deref().ok();
+            match (&order, schema, op.ty) {
+                (Some(order), Some(schema), Some(ty)) => {
+                    nulls::place_error_nulls(&mut response, order, schema, schema.root(ty));
+                }
+                _ => nulls::fill_errored_fields(&mut response),
+            }
+            if let Some(order) = order {
                 order.apply(&mut response.data);
             }
             ran.push(Ran {
