@@ -5,12 +5,15 @@
 // loopback to a proxy that does not exist, so a page that needs anything
 // beyond the gateway breaks. Nothing is intercepted: the test listens to
 // every request the page makes and fails if one goes to any other origin
-// than the gateway's, if the page's Content-Security-Policy refuses
-// anything, or if the prefilled bearer token lands in the browser's
-// storage. Leaves a screenshot per client.
+// than the gateway's, or if the page's Content-Security-Policy refuses
+// anything. The prefilled bearer token must stay out of the browser's
+// storage, and the settings must not offer to keep it, unless the client
+// is marked `:persist` (run with `clients.<name>.playground_persist_headers`
+// on): then the settings offer it and the token is kept. Leaves a
+// screenshot per client.
 //
-// Usage: node playground.mjs <artifacts dir> <client>=<base URL>...
-//   e.g. node playground.mjs artifacts web=http://127.0.0.1:4001 mobile=... admin=...
+// Usage: node playground.mjs <artifacts dir> <client>[:persist]=<base URL>...
+//   e.g. node playground.mjs artifacts web=http://127.0.0.1:4001 mobile:persist=... admin=...
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
@@ -56,10 +59,11 @@ const failures = [];
 try {
   await outsideIsUnreachable();
   for (const target of targets) {
-    const [client, base] = target.split(/=(.*)/s);
+    const [name, base] = target.split(/=(.*)/s);
+    const [client, mode] = name.split(':');
     const spec = CASES[client];
-    if (!spec) throw new Error(`unknown client ${client}`);
-    const problems = await checkClient(client, base, spec);
+    if (!spec || (mode !== undefined && mode !== 'persist')) throw new Error(`unknown client ${name}`);
+    const problems = await checkClient(client, base, spec, mode === 'persist');
     for (const p of problems) failures.push(`${client}: ${p}`);
     console.log(problems.length === 0 ? `${client}: passed` : `${client}: FAILED`);
   }
@@ -90,7 +94,7 @@ async function outsideIsUnreachable() {
   if (reached) throw new Error('the browser reached https://unpkg.com/: the sandbox is not closed');
 }
 
-async function checkClient(client, base, spec) {
+async function checkClient(client, base, spec, persist) {
   const problems = [];
   const origin = new URL(base).origin;
   // A fresh profile per client: nothing stored by another page.
@@ -131,16 +135,21 @@ async function checkClient(client, base, spec) {
     console.log(`${client} result pane:`, pane.replace(/\s+/g, ' ').slice(0, 200));
     if (/"errors"/.test(pane)) problems.push('the answer has errors');
     // A dialog (GraphiQL's settings) adds a <style> element: the page's
-    // nonce lets it in. Keeping headers is not offered unless configured.
+    // nonce lets it in. Keeping headers is offered only when configured.
     await page.click('[aria-label="Open settings dialog"]');
     const dialog = await page.waitForSelector('.graphiql-dialog', { timeout: 10000 });
-    if (/Persist headers/i.test(await dialog.textContent())) {
-      problems.push('the settings offer to persist headers');
+    const offered = /Persist headers/i.test(await dialog.textContent());
+    if (offered !== persist) {
+      problems.push(persist ? 'the settings do not offer to persist headers' : 'the settings offer to persist headers');
     }
     await page.keyboard.press('Escape');
     await page.waitForSelector('.graphiql-dialog', { state: 'detached', timeout: 10000 });
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
-    if (/Bearer/i.test(stored)) problems.push(`the bearer token is in the browser's storage: ${stored.slice(0, 2000)}`);
+    if (/Bearer/i.test(stored) !== persist) {
+      problems.push(persist
+        ? "the bearer token is not kept in the browser's storage, though the client persists headers"
+        : `the bearer token is in the browser's storage: ${stored.slice(0, 2000)}`);
+    }
   } catch (e) {
     problems.push(e.message.split('\n')[0]);
     const pane = await page.textContent('.result-window', { timeout: 1000 }).catch(() => null);
