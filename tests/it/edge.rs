@@ -409,6 +409,21 @@ async fn graceful_shutdown_turns_readiness_off() {
     let _ = answer; // shared helper used by other suites
 }
 
+/// `{ __typename }` POSTed as JSON to web, with `headers`.
+async fn typename_with(stack: &TestStack, headers: &[(&str, &str)]) -> crate::harness::Answer {
+    stack
+        .raw(Web, |c, base| {
+            headers
+                .iter()
+                .fold(c.post(format!("{base}/graphql")), |r, (k, v)| {
+                    r.header(*k, *v)
+                })
+                .header("content-type", "application/json")
+                .body(r#"{"query":"{ __typename }"}"#)
+        })
+        .await
+}
+
 /// A browser preflight from `origin` asking for `headers`.
 async fn preflight(stack: &TestStack, origin: &str, headers: &str) -> crate::harness::Answer {
     stack
@@ -464,14 +479,7 @@ async fn cors_allows_named_origins_any_port_patterns_and_the_tracing_and_csrf_he
         );
     }
     // The actual request carries the header too.
-    let a = stack
-        .raw(Web, |c, base| {
-            c.post(format!("{base}/graphql"))
-                .header("origin", "http://localhost:3000")
-                .header("content-type", "application/json")
-                .body(r#"{"query":"{ __typename }"}"#)
-        })
-        .await;
+    let a = typename_with(&stack, &[("origin", "http://localhost:3000")]).await;
     assert_eq!(a.status, 200);
     assert_eq!(
         a.header("access-control-allow-origin").as_deref(),
@@ -480,13 +488,7 @@ async fn cors_allows_named_origins_any_port_patterns_and_the_tracing_and_csrf_he
     assert!(a.header("access-control-expose-headers").is_some(), "{a:?}");
     // Without `Origin` it is not a CORS request: no CORS headers, and the
     // same `Vary` as a CORS answer, so a shared cache keeps the two apart.
-    let plain = stack
-        .raw(Web, |c, base| {
-            c.post(format!("{base}/graphql"))
-                .header("content-type", "application/json")
-                .body(r#"{"query":"{ __typename }"}"#)
-        })
-        .await;
+    let plain = typename_with(&stack, &[]).await;
     assert_eq!(plain.status, 200);
     assert!(
         plain
