@@ -224,12 +224,12 @@ impl ReloadSignal {
                         }
                         continue;
                     }
-                    Wake::Stamp(stamp) if stamp != seen => {
-                        seen = stamp;
-                        "the configuration file changed"
-                    }
+                    Wake::Stamp(stamp) if stamp != seen => "the configuration file changed",
                     Wake::Stamp(_) => continue,
                 };
+                // The version read now: a change before a SIGHUP is not
+                // read a second time.
+                seen = file.as_deref().and_then(FileStamp::of);
                 let Some(runtime) = weak.upgrade() else {
                     return;
                 };

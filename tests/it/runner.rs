@@ -285,7 +285,7 @@ fn instances_flag_parses_service_counts() {
 #[tokio::test]
 async fn the_demo_allows_localhost_origins_on_any_port() {
     let (_banner, (web, _, _), _running) = start_demo(&[]).await;
-    let http = reqwest::Client::new();
+    let http = crate::harness::client();
     let preflight = |origin: &'static str| {
         http.request(
             reqwest::Method::OPTIONS,
@@ -364,7 +364,7 @@ async fn a_token_minted_by_the_token_command_works_against_the_demo() {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let me: Value = reqwest::Client::new()
+    let me: Value = crate::harness::client()
         .post(format!("http://127.0.0.1:{web}/graphql"))
         .bearer_auth(token)
         .json(&json!({ "query": "{ me { id } }" }))

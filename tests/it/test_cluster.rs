@@ -391,7 +391,7 @@ impl BffProcess {
             .spawn()
             .expect("bff starts");
         let process = BffProcess { child, web };
-        let http = reqwest::Client::new();
+        let http = crate::harness::client();
         for _ in 0..300 {
             let url = format!("http://127.0.0.1:{web}/healthz");
             if http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
@@ -418,7 +418,7 @@ impl BffProcess {
 
     /// POSTs `query` to the web client; status and JSON body.
     pub async fn web_query(&self, query: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::Client::new()
+        let r = crate::harness::client()
             .post(format!("http://127.0.0.1:{}/graphql", self.web))
             .json(&serde_json::json!({ "query": query }))
             .send()
