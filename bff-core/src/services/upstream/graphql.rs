@@ -122,33 +122,14 @@ impl Upstream {
             "variables": request.variables,
         }))
         .map_err(|_| UpstreamError::InvalidBody { service })?;
-        let mut headers = propagation_headers(ctx);
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let idempotent = match request.kind {
-            OperationKind::Query => true,
-            OperationKind::Mutation => match request.idempotency_key.map(HeaderValue::from_str) {
-                Some(Ok(key)) => {
-                    headers.insert(HeaderName::from_static("idempotency-key"), key);
-                    true
-                }
-                _ => false,
-            },
+        let key = match request.kind {
+            OperationKind::Query => None,
+            OperationKind::Mutation => request.idempotency_key,
         };
-        let spec = Spec {
-            method: Method::POST,
-            path: "/graphql".to_string(),
-            headers,
-            body: Some(Bytes::from(body)),
-            deadline: ctx.deadline,
-            idempotent,
-            allow_404: false,
-            waiters: None,
-            cache: "bypass",
-            operation: Some((request.operation_name.to_string(), request.kind.as_str())),
-        };
+        let mut spec = Spec::post_json(ctx, "/graphql".to_string(), body, key);
+        // A query reads: always safe to retry.
+        spec.idempotent |= request.kind == OperationKind::Query;
+        spec.operation = Some((request.operation_name.to_string(), request.kind.as_str()));
         let answer = self.execute(&spec).await?;
         let Some(response) = parse_response(&answer.body) else {
             tracing::warn!(

@@ -222,6 +222,45 @@ struct Spec {
     operation: Option<(String, &'static str)>,
 }
 
+impl Spec {
+    /// `POST path` with a JSON `body` under `ctx` (its identity headers and
+    /// deadline), never cached. Idempotent, so retried, only when
+    /// `idempotency_key` is given (and a valid header value): it is sent as
+    /// `Idempotency-Key`, and the service answers a replay with the first
+    /// result instead of acting twice.
+    fn post_json(
+        ctx: &RequestContext,
+        path: String,
+        body: Vec<u8>,
+        idempotency_key: Option<&str>,
+    ) -> Spec {
+        let mut headers = propagation_headers(ctx);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let idempotent = match idempotency_key.map(HeaderValue::from_str) {
+            Some(Ok(key)) => {
+                headers.insert(HeaderName::from_static("idempotency-key"), key);
+                true
+            }
+            _ => false,
+        };
+        Spec {
+            method: Method::POST,
+            path,
+            headers,
+            body: Some(Bytes::from(body)),
+            deadline: ctx.deadline,
+            idempotent,
+            allow_404: false,
+            waiters: None,
+            cache: "bypass",
+            operation: None,
+        }
+    }
+}
+
 type Flight = Shared<BoxFuture<'static, Result<Answer, UpstreamError>>>;
 
 /// An in-flight fetch and the number of callers waiting on it.

@@ -125,30 +125,7 @@ impl Upstream {
     ) -> Result<T, UpstreamError> {
         let service = self.inner.name;
         let body = serde_json::to_vec(body).map_err(|_| UpstreamError::InvalidBody { service })?;
-        let mut headers = propagation_headers(ctx);
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let idempotent = match idempotency_key.map(HeaderValue::from_str) {
-            Some(Ok(key)) => {
-                headers.insert(HeaderName::from_static("idempotency-key"), key);
-                true
-            }
-            _ => false,
-        };
-        let spec = Spec {
-            method: Method::POST,
-            path: path.to_string(),
-            headers,
-            body: Some(Bytes::from(body)),
-            deadline: ctx.deadline,
-            idempotent,
-            allow_404: false,
-            waiters: None,
-            cache: "bypass",
-            operation: None,
-        };
+        let spec = Spec::post_json(ctx, path.to_string(), body, idempotency_key);
         let answer = self.execute(&spec).await?;
         self.parse(&answer.body)
     }
