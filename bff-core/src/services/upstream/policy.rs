@@ -154,4 +154,28 @@ impl Policy {
             max_body_bytes: 4 * 1024 * 1024,
         }
     }
+
+    /// The policy of a secondary service, one a page works without (a
+    /// carrier status, a loyalty balance): [`Policy::standard`] with a short
+    /// timeout, one retry, a small retry budget and a breaker that waits
+    /// longer and probes once, so a failing one costs its pages little.
+    pub const fn secondary() -> Self {
+        const STANDARD: Policy = Policy::standard();
+        Self {
+            // 500 ms, then the page goes without it.
+            timeout: Duration::from_millis(500),
+            // One retry: reads are idempotent, and the page works without it.
+            max_retries: 1,
+            // Retries add at most 10 %: it is secondary to every page.
+            retry_budget_ratio: 0.1,
+            breaker: BreakerConfig {
+                // Probe again after 15 s: pages work without it.
+                open_for: Duration::from_secs(15),
+                // One probe at a time; one success closes it.
+                probes: 1,
+                ..STANDARD.breaker
+            },
+            ..STANDARD
+        }
+    }
 }
