@@ -176,6 +176,20 @@ const USER: &str = r#"{ user(id: "u1") { name } }"#;
 // ---------------------------------------------------------------------------
 // Outgoing TLS
 
+/// `query` on web, answered 200 with one `SERVICE_UNAVAILABLE` error (a
+/// service the gateway could not reach over TLS).
+async fn unavailable(stack: &TestStack, query: &str) -> crate::harness::Answer {
+    let refused = stack.graphql(WEB, query, None).await;
+    assert_eq!(refused.status, 200, "{:?}", refused.body);
+    assert_eq!(
+        refused.codes(),
+        ["SERVICE_UNAVAILABLE"],
+        "{:?}",
+        refused.body
+    );
+    refused
+}
+
 #[tokio::test]
 async fn https_upstreams_and_an_https_jwks_behind_a_private_ca_over_http2() {
     let dir = Scratch::new();
@@ -280,14 +294,7 @@ async fn an_upstream_requiring_a_client_certificate_gets_the_configured_one() {
             "reviews",
         ),
     ] {
-        let refused = stack.graphql(WEB, query, None).await;
-        assert_eq!(refused.status, 200, "{:?}", refused.body);
-        assert_eq!(
-            refused.codes(),
-            ["SERVICE_UNAVAILABLE"],
-            "{:?}",
-            refused.body
-        );
+        let refused = unavailable(&stack, query).await;
         assert_eq!(refused.body["errors"][0]["extensions"]["service"], service);
     }
     // The services saw no request from the refused connections.
@@ -321,14 +328,7 @@ async fn a_service_certificate_from_an_unknown_ca_is_refused_as_service_unavaila
         })
         .start()
         .await;
-    let refused = stack.graphql(WEB, PRODUCT, None).await;
-    assert_eq!(refused.status, 200, "{:?}", refused.body);
-    assert_eq!(
-        refused.codes(),
-        ["SERVICE_UNAVAILABLE"],
-        "{:?}",
-        refused.body
-    );
+    let refused = unavailable(&stack, PRODUCT).await;
     assert_eq!(refused.body["data"]["product"], Value::Null);
     let message = refused.body["errors"][0]["message"].as_str().unwrap();
     assert!(

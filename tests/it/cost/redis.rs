@@ -99,28 +99,7 @@ async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
     proxy.cut();
 
     // Redis is gone: requests are still served, with a local (full) bucket.
-    let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body["errors"].is_null(), "{}", r.body);
-    assert_eq!(cost(&r, "remaining"), 8, "the local bucket started full");
-    // ... and the local budget is enforced.
-    let mut statuses = Vec::new();
-    for _ in 0..5 {
-        statuses.push(
-            stack
-                .graphql(ClientKind::Web, TWO, Some(&token))
-                .await
-                .status,
-        );
-    }
-    assert_eq!(statuses, vec![200, 200, 200, 200, 429]);
-    let metrics = stack.metrics(ClientKind::Web).await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("bff_budget_backend_errors_total{backend=\"redis\"}")),
-        "{metrics}"
-    );
+    local_budget_takes_over(&stack, &token).await;
 
     // Redis comes back: the shared bucket (6 left, refilling) is used again,
     // while the local one is empty. Reconnection is retried about once a
@@ -206,6 +185,35 @@ proptest! {
             }
         });
     }
+}
+
+/// With the shared budget store unreachable, `token`'s caller (10-point
+/// web budget, 2 points a request) is served from a local bucket that
+/// starts full and is enforced (the fifth request after the first is
+/// refused), and the backend errors are counted.
+pub(crate) async fn local_budget_takes_over(stack: &TestStack, token: &str) {
+    let r = stack.graphql(ClientKind::Web, TWO, Some(token)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert_eq!(cost(&r, "remaining"), 8, "the local bucket started full");
+    // ... and the local budget is enforced.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            stack
+                .graphql(ClientKind::Web, TWO, Some(token))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 200, 429]);
+    let metrics = stack.metrics(ClientKind::Web).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("bff_budget_backend_errors_total{backend=\"redis\"}")),
+        "{metrics}"
+    );
 }
 
 /// Spends one caller's 10-point web budget on gateways `a` and `b` in turn

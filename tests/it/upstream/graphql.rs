@@ -2,7 +2,7 @@
 //! the request it sends, and answers that are not GraphQL over HTTP.
 
 use bff_core::services::{
-    upstream::graphql::{GraphqlRequest, OperationKind},
+    upstream::graphql::{GraphqlRequest, GraphqlResponse, OperationKind},
     Services, UpstreamError,
 };
 use serde_json::{json, Map};
@@ -62,46 +62,11 @@ async fn a_query_is_retried_and_a_mutation_only_with_an_idempotency_key() {
     assert!(last.contains("content-type: application/json"), "{last}");
 }
 
-#[tokio::test]
-async fn answers_that_are_not_graphql_over_http_are_invalid_bodies() {
-    for (body, expected) in [
-        ("[]", "invalid_body"),
-        ("{\"data\": 3}", "invalid_body"),
-        ("{}", "invalid_body"),
-        (
-            "{\"data\": null, \"errors\": [{\"message\": \"Cannot query field\"}]}",
-            "graphql_errors",
-        ),
-    ] {
-        let stub = Stub::start(move |_| json_answer(body)).await;
-        let services = services_with_loyalty_at(&stub.url);
-        let upstream = services.clients().loyalty.upstream().clone();
-        let variables = Map::new();
-        let err = upstream
-            .graphql(
-                &request(customer()),
-                &GraphqlRequest {
-                    query: "query Q { x }",
-                    operation_name: "Q",
-                    kind: OperationKind::Query,
-                    variables: &variables,
-                    idempotency_key: None,
-                },
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), expected, "{body}");
-        let ext = serde_json::to_value(err.to_graphql().extensions.unwrap()).unwrap();
-        assert_eq!(ext["code"], "UPSTREAM_ERROR", "{body}");
-        assert_eq!(stub.hits(), 1, "{body}: an answer is not retried");
-    }
-    // A good answer keeps data and field errors for the caller to place.
-    let stub =
-        Stub::start(|_| json_answer(r#"{"data":{"x":1},"errors":[{"message":"m","path":["x"]}]}"#))
-            .await;
+/// `query Q { x }` through a loyalty upstream pointed at `stub`.
+async fn query_x(stub: &Stub) -> Result<GraphqlResponse, UpstreamError> {
     let services = services_with_loyalty_at(&stub.url);
     let variables = Map::new();
-    let answer = services
+    services
         .clients()
         .loyalty
         .upstream()
@@ -116,7 +81,31 @@ async fn answers_that_are_not_graphql_over_http_are_invalid_bodies() {
             },
         )
         .await
-        .unwrap();
+}
+
+#[tokio::test]
+async fn answers_that_are_not_graphql_over_http_are_invalid_bodies() {
+    for (body, expected) in [
+        ("[]", "invalid_body"),
+        ("{\"data\": 3}", "invalid_body"),
+        ("{}", "invalid_body"),
+        (
+            "{\"data\": null, \"errors\": [{\"message\": \"Cannot query field\"}]}",
+            "graphql_errors",
+        ),
+    ] {
+        let stub = Stub::start(move |_| json_answer(body)).await;
+        let err = query_x(&stub).await.unwrap_err();
+        assert_eq!(err.kind(), expected, "{body}");
+        let ext = serde_json::to_value(err.to_graphql().extensions.unwrap()).unwrap();
+        assert_eq!(ext["code"], "UPSTREAM_ERROR", "{body}");
+        assert_eq!(stub.hits(), 1, "{body}: an answer is not retried");
+    }
+    // A good answer keeps data and field errors for the caller to place.
+    let stub =
+        Stub::start(|_| json_answer(r#"{"data":{"x":1},"errors":[{"message":"m","path":["x"]}]}"#))
+            .await;
+    let answer = query_x(&stub).await.unwrap();
     assert_eq!(answer.data.unwrap()["x"], json!(1));
     assert_eq!(answer.errors.len(), 1);
 }
