@@ -62,22 +62,9 @@ async fn two_gateways_on_a_redis_cluster_share_one_budget_and_one_cache() {
     let url = cluster.url();
     let prefix = key_prefix();
     let secret = format!("cluster-{}", uuid::Uuid::new_v4());
-    let a = TestStack::builder()
-        .with_demo()
-        .config(on_cluster(&url, &prefix, &secret))
-        .start()
-        .await;
-    let b = TestStack::builder()
-        .with_demo()
-        .config(on_cluster(&url, &prefix, &secret))
-        .start()
-        .await;
-    let token = a.token("u1", &["customer"], &[]);
-    crate::cost::redis::spend_one_budget_on_two_gateways(&a, &b, &token).await;
-    assert_eq!(
-        a.graphql(ClientKind::Web, TWO, Some(&token)).await.status,
-        429
-    );
+    let (a, b, token) =
+        crate::cost::redis::two_gateways_spend_one_budget(|| on_cluster(&url, &prefix, &secret))
+            .await;
 
     // The caller's buckets of two clients: hash-tagged, so on one node.
     let mobile = a

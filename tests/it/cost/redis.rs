@@ -47,22 +47,7 @@ async fn two_gateways_sharing_redis_enforce_one_budget() {
     };
     let prefix = key_prefix();
     let secret = format!("shared-{}", uuid::Uuid::new_v4());
-    let a = TestStack::builder()
-        .with_demo()
-        .config(shared(&url, &prefix, &secret))
-        .start()
-        .await;
-    let b = TestStack::builder()
-        .with_demo()
-        .config(shared(&url, &prefix, &secret))
-        .start()
-        .await;
-    let token = a.token("u1", &["customer"], &[]);
-    spend_one_budget_on_two_gateways(&a, &b, &token).await;
-    assert_eq!(
-        a.graphql(ClientKind::Web, TWO, Some(&token)).await.status,
-        429
-    );
+    two_gateways_spend_one_budget(|| shared(&url, &prefix, &secret)).await;
 }
 
 /// Documented behaviour (cost::budget module docs): Redis unreachable →
@@ -216,10 +201,33 @@ pub(crate) async fn local_budget_takes_over(stack: &TestStack, token: &str) {
     );
 }
 
-/// Spends one caller's 10-point web budget on gateways `a` and `b` in turn
-/// (2 points a request): the remaining points must fall 8, 6, 4, 2, 0 across
-/// both, and the next request on `b` is refused.
-pub(crate) async fn spend_one_budget_on_two_gateways(a: &TestStack, b: &TestStack, token: &str) {
+/// Starts two gateways (demo services, each configured by `config()`),
+/// spends one caller's 10-point web budget on them in turn (2 points a
+/// request): the remaining points must fall 8, 6, 4, 2, 0 across both, and
+/// the next request on either is refused. Returns both and the token.
+pub(crate) async fn two_gateways_spend_one_budget<C: FnOnce(&mut Config)>(
+    config: impl Fn() -> C,
+) -> (TestStack, TestStack, String) {
+    let a = TestStack::builder()
+        .with_demo()
+        .config(config())
+        .start()
+        .await;
+    let b = TestStack::builder()
+        .with_demo()
+        .config(config())
+        .start()
+        .await;
+    let token = a.token("u1", &["customer"], &[]);
+    spend_one_budget_on_two_gateways(&a, &b, &token).await;
+    assert_eq!(
+        a.graphql(ClientKind::Web, TWO, Some(&token)).await.status,
+        429
+    );
+    (a, b, token)
+}
+
+async fn spend_one_budget_on_two_gateways(a: &TestStack, b: &TestStack, token: &str) {
     let mut remaining = Vec::new();
     for i in 0..5 {
         let stack = if i % 2 == 0 { a } else { b };
