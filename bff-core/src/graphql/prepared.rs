@@ -46,6 +46,21 @@ pub struct Prepared<M, P> {
     other_verdicts: Mutex<Vec<Verdict>>,
 }
 
+/// `build()` for `operation`, kept in `cell` for the first operation name
+/// asked for and built afresh for any other.
+fn kept_for_first<T>(
+    cell: &OnceLock<(Option<String>, Option<Arc<T>>)>,
+    operation: Option<&str>,
+    build: impl Fn() -> Option<T>,
+) -> Option<Arc<T>> {
+    let (name, value) = cell.get_or_init(|| (operation.map(str::to_string), build().map(Arc::new)));
+    if name.as_deref() == operation {
+        value.clone()
+    } else {
+        build().map(Arc::new)
+    }
+}
+
 /// One remembered auth verdict: the operation and the claims it depends on
 /// (anonymous, or roles and scopes; `sub` and `tier` do not count).
 #[derive(Debug)]
@@ -104,32 +119,17 @@ impl<M, P> Prepared<M, P> {
         operation: Option<&str>,
         build: impl Fn() -> Option<P>,
     ) -> Option<Arc<P>> {
-        let (name, value) = self
-            .per_operation
-            .get_or_init(|| (operation.map(str::to_string), build().map(Arc::new)));
-        if name.as_deref() == operation {
-            value.clone()
-        } else {
-            build().map(Arc::new)
-        }
+        kept_for_first(&self.per_operation, operation, build)
     }
 
     /// The order the responses of `operation` answer in (`None` when the
     /// document does not say which operation runs), kept for the first
     /// operation name asked for and worked out afresh for any other.
     pub fn selection_order(&self, operation: Option<&str>) -> Option<Arc<SelectionOrder>> {
-        let build = || {
+        kept_for_first(&self.selection_order, operation, || {
             selected_operation(&self.document, operation)
-                .map(|(_, op)| Arc::new(SelectionOrder::of(&self.document, &op.selection_set.node)))
-        };
-        let (name, order) = self
-            .selection_order
-            .get_or_init(|| (operation.map(str::to_string), build()));
-        if name.as_deref() == operation {
-            order.clone()
-        } else {
-            build()
-        }
+                .map(|(_, op)| SelectionOrder::of(&self.document, &op.selection_set.node))
+        })
     }
 
     /// `decide()` (whether `identity` may run `operation` of this document

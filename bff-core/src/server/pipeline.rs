@@ -18,7 +18,8 @@
 //!    cannot pay).
 //! 4. [`execute`](Exchange::execute): each operation runs on the fastest
 //!    path the edge vouched for (`FastPaths` in `mod.rs`), with per-request
-//!    loaders; fields that errored become `null`, and every object's keys
+//!    loaders; an errored field's `null` goes where the schema allows it
+//!    (`nulls.rs`), and every object's keys
 //!    follow the selection order (`graphql/order.rs`, worked out once per
 //!    prepared operation).
 //! 5. [`settle`](Exchange::settle): the actual cost is read off each
