@@ -90,18 +90,10 @@ async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
     // while the local one is empty. Reconnection is retried about once a
     // second, so poll for a few seconds.
     proxy.restore(&url).await;
-    let mut back = false;
-    for _ in 0..40 {
-        let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
-        // The shared bucket has at least 4 left after this charge; the
-        // drained local one at most 1.
-        if r.status == 200 && cost(&r, "remaining") >= 4 {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(back, "budgets went back to Redis once it answered");
+    assert!(
+        shared_budget_is_back(&stack, &token, 40).await,
+        "budgets went back to Redis once it answered"
+    );
 }
 
 /// Redis unreachable from the start: the gateway starts and serves, with
@@ -199,6 +191,21 @@ pub(crate) async fn local_budget_takes_over(stack: &TestStack, token: &str) {
             .any(|l| l.starts_with("bff_budget_backend_errors_total{backend=\"redis\"}")),
         "{metrics}"
     );
+}
+
+/// Whether, within `attempts` requests 250 ms apart, `token`'s caller is
+/// charged from the shared bucket again after [`local_budget_takes_over`]:
+/// it has at least 4 points left after a charge, the drained local one at
+/// most 1.
+pub(crate) async fn shared_budget_is_back(stack: &TestStack, token: &str, attempts: usize) -> bool {
+    for _ in 0..attempts {
+        let r = stack.graphql(ClientKind::Web, TWO, Some(token)).await;
+        if r.status == 200 && cost(&r, "remaining") >= 4 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
 }
 
 /// Starts two gateways (demo services, each configured by `config()`),
