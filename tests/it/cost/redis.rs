@@ -72,15 +72,7 @@ async fn redis_going_away_mid_run_fails_open_to_local_budgets() {
         .await;
     let token = stack.token("u1", &["customer"], &[]);
     // Through Redis: 10 − 2 − 2.
-    for expected in [8, 6] {
-        let r = stack.graphql(ClientKind::Web, TWO, Some(&token)).await;
-        assert_eq!(
-            (r.status, cost(&r, "remaining")),
-            (200, expected),
-            "{}",
-            r.body
-        );
-    }
+    spend_two_of_ten(&stack, &token).await;
     proxy.cut();
 
     // Redis is gone: requests are still served, with a local (full) bucket.
@@ -161,6 +153,19 @@ proptest! {
                 assert_eq!(m, r, "{op:?} {points} at {now}");
             }
         });
+    }
+}
+
+/// Two requests of 2 points from a full 10-point budget: 8, then 6 left.
+pub(crate) async fn spend_two_of_ten(stack: &TestStack, token: &str) {
+    for expected in [8, 6] {
+        let r = stack.graphql(ClientKind::Web, TWO, Some(token)).await;
+        assert_eq!(
+            (r.status, cost(&r, "remaining")),
+            (200, expected),
+            "{}",
+            r.body
+        );
     }
 }
 
